@@ -1,0 +1,113 @@
+// `grove daemon`: run one peer in the foreground until SIGINT or SIGTERM.
+import { parseArgs } from 'node:util'
+import { loadConfig, ConfigError, type RawOptions } from '../config.js'
+import { Peer } from '../peer.js'
+import { info, setQuiet } from '../log.js'
+import { CliError } from './output.js'
+import { removeDaemonInfo, writeDaemonInfo } from './client.js'
+
+export const DAEMON_USAGE = `usage: grove daemon --data-dir DIR [--region NAME] [options]
+
+  --data-dir DIR        this peer's identity, database and API token (required)
+  --region NAME         the region to join or found (required on first start, then remembered)
+  --join MULTIADDR      a peer to bootstrap from, with /p2p/<id> (repeatable)
+  --listen MULTIADDR    where to listen for peers (repeatable; default /ip4/0.0.0.0/tcp/4100)
+  --api HOST:PORT       where the HTTP API listens (default 127.0.0.1:4180)
+  --profile NAME        timers: local, lan or wan (default lan)
+  --name NAME           this peer's name (default: the hostname)
+  --labels k=v,...      labels for placement constraints
+  --location LAT,LON    where this peer is, for geo constraints
+  --no-lead             never stand for election (still votes)
+  --metrics-open        serve /metrics without the token
+  --quiet               no log lines on stderr
+
+Every option can also come from GROVE_<OPTION> (GROVE_DATA_DIR, GROVE_NO_LEAD=1, ...) or <data-dir>/config.json.`
+
+/** Parses the daemon's flags into raw options; unknown or malformed flags are usage errors (exit 2). */
+export function daemonFlags (argv: string[]): RawOptions & { quiet: boolean } {
+  let values: Record<string, string | boolean | string[] | undefined>
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'data-dir': { type: 'string' },
+        region: { type: 'string' },
+        join: { type: 'string', multiple: true },
+        listen: { type: 'string', multiple: true },
+        api: { type: 'string' },
+        profile: { type: 'string' },
+        name: { type: 'string' },
+        labels: { type: 'string' },
+        location: { type: 'string' },
+        'no-lead': { type: 'boolean' },
+        'metrics-open': { type: 'boolean' },
+        quiet: { type: 'boolean' }
+      }
+    }))
+  } catch (err) {
+    throw new CliError(`${(err as Error).message.split('\n')[0]} (see grove daemon --help)`, 2)
+  }
+  const flags: RawOptions & { quiet: boolean } = { quiet: values.quiet === true }
+  if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'] as string
+  if (values.region !== undefined) flags.region = values.region as string
+  if (values.join !== undefined) flags.join = values.join as string[]
+  if (values.listen !== undefined) flags.listen = values.listen as string[]
+  if (values.api !== undefined) flags.api = values.api as string
+  if (values.profile !== undefined) flags.profile = values.profile as string
+  if (values.name !== undefined) flags.name = values.name as string
+  if (values.labels !== undefined) flags.labels = values.labels as string
+  if (values.location !== undefined) flags.location = values.location as string
+  if (values['no-lead'] === true) flags.lead = false
+  if (values['metrics-open'] === true) flags.metricsOpen = true
+  return flags
+}
+
+export async function runDaemon (argv: string[]): Promise<void> {
+  const flags = daemonFlags(argv)
+  setQuiet(flags.quiet)
+  let config
+  try {
+    config = await loadConfig(flags, process.env)
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(err.message, 2)
+    throw err
+  }
+  const peer = new Peer({ config })
+  // The daemon's own timers are unref()ed so that tests embedding a Peer can exit; this one keeps the process alive
+  // until a signal says otherwise (start-up awaits such timers before any socket is open).
+  setInterval(() => {}, 1 << 30)
+  let stopping: Promise<void> | undefined
+  const shutdown = (signal: string): void => {
+    if (stopping !== undefined) return
+    info(`${signal}: leaving the region and stopping`)
+    // The issue's promise: exit within 5 seconds, whatever hangs.
+    const force = setTimeout(() => {
+      info('stop took longer than 5 s; exiting anyway')
+      process.exit(0)
+    }, 4500)
+    force.unref()
+    stopping = (async () => {
+      await removeDaemonInfo(config.dataDir).catch(() => {})
+      await peer.stop()
+      info('stopped')
+      process.exit(0)
+    })()
+  }
+  process.on('SIGINT', () => { shutdown('SIGINT') })
+  process.on('SIGTERM', () => { shutdown('SIGTERM') })
+  try {
+    await peer.start()
+  } catch (err) {
+    throw new CliError(`cannot start: ${(err as Error).message}`)
+  }
+  await writeDaemonInfo(config.dataDir, {
+    pid: process.pid,
+    api: `http://${peer.api.address}`,
+    peerId: peer.peerId,
+    region: config.region,
+    name: config.name
+  })
+  info('ready')
+}

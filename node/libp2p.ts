@@ -1,0 +1,95 @@
+// The libp2p host: TCP, Noise, Yamux, identify, ping, gossipsub and a private kad-dht, plus the optional swarm-key
+// connection protector. Everything Grove-specific on top of it lives in the membership, election and regions
+// services.
+import './polyfill.js'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { identify, type Identify } from '@libp2p/identify'
+import { ping, type Ping } from '@libp2p/ping'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { kadDHT, type KadDHT } from '@libp2p/kad-dht'
+import { bootstrap } from '@libp2p/bootstrap'
+import { preSharedKey } from '@libp2p/pnet'
+import { isLoopback } from '@libp2p/utils'
+import type { PeerInfo, PrivateKey } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
+import { DHT_PROTOCOL } from './protocols.js'
+import { directoryValidator, directorySelector } from '../bootstrap/directory.js'
+
+export type GroveServices = {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+  dht: KadDHT
+}
+
+export type GroveLibp2p = Libp2p<GroveServices>
+
+export interface HostInit {
+  privateKey: PrivateKey
+  datastore: Datastore
+  listen: string[]
+  /** Multiaddrs with /p2p/<id> to dial at start. */
+  bootstrap: string[]
+  /** Gossipsub heartbeat in ms. */
+  gossipHeartbeatMs: number
+  dialTimeoutMs: number
+  /** The mesh's pre-shared key in @libp2p/pnet's file format; peers without it cannot connect. */
+  swarmKey?: Uint8Array
+}
+
+/**
+ * Keeps a peer's loopback addresses only when it has no other kind. On one host (a testnet) every peer listens on
+ * 127.0.0.1 and must keep it; on a LAN a remote peer's 127.0.0.1 would point at ourselves, so it is dropped.
+ * Private LAN addresses are kept either way: the kad-dht default mapper removes them, which leaves the routing
+ * table empty on a LAN.
+ */
+export function lanAndLoopbackMapper (info: PeerInfo): PeerInfo {
+  const others = info.multiaddrs.filter(ma => !isLoopback(ma))
+  return others.length > 0 ? { ...info, multiaddrs: others } : info
+}
+
+export async function createHost (init: HostInit): Promise<GroveLibp2p> {
+  return await createLibp2p<GroveServices>({
+    privateKey: init.privateKey,
+    datastore: init.datastore,
+    start: false,
+    addresses: { listen: init.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionProtector: init.swarmKey === undefined ? undefined : preSharedKey({ psk: init.swarmKey }),
+    connectionManager: { dialTimeout: init.dialTimeoutMs },
+    peerDiscovery: init.bootstrap.length > 0 ? [bootstrap({ list: init.bootstrap, timeout: 50 })] : [],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        // Regions are small meshes of peers that are all connected to each other. A low degree keeps the
+        // duplicate deliveries of every heartbeat (and so the control traffic) down; /grove/sync repairs
+        // whatever gossip loses.
+        D: 3,
+        Dlo: 2,
+        Dhi: 5,
+        Dout: 1,
+        Dlazy: 2,
+        floodPublish: false,
+        heartbeatInterval: init.gossipHeartbeatMs,
+        globalSignaturePolicy: 'StrictSign',
+        maxInboundDataLength: 256 * 1024
+      }),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: false,
+        peerInfoMapper: lanAndLoopbackMapper,
+        validators: { grove: directoryValidator },
+        selectors: { grove: directorySelector },
+        initialQuerySelfInterval: 500
+      })
+    }
+  })
+}

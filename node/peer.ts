@@ -1,0 +1,234 @@
+// Peer: one Grove daemon. It owns the start and stop order:
+//   store → identity → resources → libp2p → membership → election → regions → API
+// and stops in reverse, announcing its departure first. A failed start undoes whatever had started.
+import './polyfill.js'
+import { join } from 'node:path'
+import { loadOrCreateSelfKey } from '@libp2p/config'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { PrivateKey } from '@libp2p/interface'
+import { DataStore } from './store.js'
+import { createHost, type GroveLibp2p } from './libp2p.js'
+import { Membership } from './membership/membership.js'
+import { Election } from './election/election.js'
+import { Regions } from './regions/regions.js'
+import { ResourceMonitor, dockerProbe, type DockerProbe } from './resources.js'
+import { systemClock, Periodic, type Clock } from './clock.js'
+import { ensureToken, nextIncarnation } from './identity.js'
+import { rememberRegion, type DaemonConfig } from './config.js'
+import { VERSION } from './version.js'
+import { ApiServer } from './api/server.js'
+import { Metrics } from './metrics.js'
+import { logger, info } from './log.js'
+import type { Resources } from './wire/schemas.js'
+
+const log = logger('peer')
+
+export interface PeerInit {
+  config: DaemonConfig
+  clock?: Clock
+  /** Defaults to a probe of the local Docker engine. */
+  docker?: DockerProbe
+  /** The mesh's swarm key (pnet file format), when the mesh is private. */
+  swarmKey?: Uint8Array
+}
+
+/**
+ * Resources change a little on every sample. Only a change that matters to a scheduler bumps the node's info
+ * revision, so most heartbeats stay small beats.
+ */
+export function materialResources (r: Resources): string {
+  return JSON.stringify({
+    cpuCores: r.cpuCores,
+    cpu: Math.round(r.cpuUsage * 20),
+    mem: Math.round((r.memFree / Math.max(1, r.memTotal)) * 50),
+    disk: Math.round((r.diskFree / Math.max(1, r.diskTotal)) * 100),
+    arch: r.arch,
+    gpus: r.gpus.map(g => [g.name, g.memTotal]),
+    runtimes: r.runtimes
+  })
+}
+
+export class Peer {
+  readonly config: DaemonConfig
+  readonly clock: Clock
+  readonly startedAt: number
+  token = ''
+  libp2p!: GroveLibp2p
+  membership!: Membership
+  election!: Election
+  regions!: Regions
+  api!: ApiServer
+  metrics!: Metrics
+  private readonly data: DataStore
+  private resources!: ResourceMonitor
+  private privateKey!: PrivateKey
+  private joiner: Periodic | undefined
+  private readonly stops: Array<() => Promise<void> | void> = []
+  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
+
+  constructor (private readonly init: PeerInit) {
+    this.config = init.config
+    this.clock = init.clock ?? systemClock
+    this.startedAt = this.clock.wall()
+    this.data = new DataStore(join(this.config.dataDir, 'db'))
+  }
+
+  get peerId (): string { return this.libp2p.peerId.toString() }
+
+  async start (): Promise<void> {
+    if (this.state !== 'new') return
+    this.state = 'starting'
+    try {
+      await this.startAll()
+      this.state = 'running'
+    } catch (err) {
+      await this.unwind()
+      this.state = 'stopped'
+      throw err
+    }
+  }
+
+  private async startAll (): Promise<void> {
+    const { config } = this
+    await this.data.open()
+    this.stops.push(async () => { await this.data.close() })
+    await rememberRegion(config.dataDir, config.region)
+    this.token = await ensureToken(config.dataDir)
+    this.privateKey = await loadOrCreateSelfKey(this.data.datastore)
+    const incarnation = await nextIncarnation(this.data.store)
+
+    this.resources = new ResourceMonitor({ dataDir: config.dataDir, intervalMs: config.timings.resourceInterval, docker: this.init.docker ?? dockerProbe() })
+    await this.resources.start()
+    this.stops.push(() => { this.resources.stop() })
+
+    this.libp2p = await createHost({
+      privateKey: this.privateKey,
+      datastore: this.data.datastore,
+      listen: config.listen,
+      bootstrap: config.join,
+      gossipHeartbeatMs: config.timings.gossipHeartbeat,
+      dialTimeoutMs: config.timings.dialTimeout,
+      swarmKey: this.init.swarmKey
+    })
+    await this.libp2p.start()
+    this.stops.push(async () => { await this.libp2p.stop() })
+
+    this.membership = new Membership({
+      libp2p: this.libp2p,
+      clock: this.clock,
+      timings: config.timings,
+      region: config.region,
+      incarnation,
+      info: {
+        peerId: this.peerId,
+        region: config.region,
+        name: config.name,
+        addrs: this.addrs(),
+        eligible: config.lead,
+        resources: this.resources.current,
+        labels: config.labels,
+        location: config.location,
+        coordinate: { vec: new Array(8).fill(0), error: 1.5, adjustment: 0, height: 0.01 },
+        version: VERSION
+      },
+      syncExtras: () => this.regions.syncExtras(),
+      onSyncExtras: (extras) => { this.regions.onSyncExtras(extras) }
+    })
+    let lastMaterial = materialResources(this.resources.current)
+    const offResources = this.resources.onChange(r => {
+      const material = materialResources(r)
+      if (material === lastMaterial) return
+      lastMaterial = material
+      this.membership.setInfo({ resources: r })
+    })
+    this.stops.push(offResources)
+    const onAddrs = (): void => { this.membership.setInfo({ addrs: this.addrs() }) }
+    this.libp2p.addEventListener('self:peer:update', onAddrs)
+    this.stops.push(() => { this.libp2p.removeEventListener('self:peer:update', onAddrs) })
+
+    this.election = new Election({
+      libp2p: this.libp2p,
+      store: this.data.store,
+      clock: this.clock,
+      timings: config.timings,
+      region: config.region,
+      membership: this.membership,
+      eligible: config.lead
+    })
+    this.regions = new Regions({
+      libp2p: this.libp2p,
+      privateKey: this.privateKey,
+      clock: this.clock,
+      timings: config.timings,
+      region: config.region,
+      membership: this.membership,
+      election: this.election
+    })
+    await this.membership.start()
+    this.stops.push(async () => { await this.membership.stop() })
+    await this.election.start()
+    this.stops.push(async () => { await this.election.stop() })
+    await this.regions.start()
+    this.stops.push(async () => { await this.regions.stop() })
+
+    this.joiner = new Periodic({ name: 'join', intervalMs: Math.max(2000, config.timings.suspectAfter), jitter: 0.2, timeoutMs: 10_000 }, async (signal) => { await this.findRegion(signal) })
+    this.joiner.start()
+    this.stops.push(() => { this.joiner?.stop() })
+
+    this.metrics = new Metrics(this)
+    this.api = new ApiServer({ peer: this, host: config.api.host, port: config.api.port, token: this.token, metricsOpen: config.metricsOpen })
+    await this.api.start()
+    this.stops.push(async () => { await this.api.stop() })
+    info(`peer ${config.name} (${this.peerId}) started in region ${config.region}, profile ${config.profile}; API on http://${this.api.address}`)
+    for (const a of this.libp2p.getMultiaddrs()) info(`listening on ${a.toString()}`)
+  }
+
+  /** Our addresses as announced in NodeInfo: without the /p2p suffix, which the peer ID already says. */
+  private addrs (): string[] {
+    return this.libp2p.getMultiaddrs().map(a => a.decapsulate('/p2p').toString()).slice(0, 32)
+  }
+
+  /**
+   * While this peer knows no other peer of its region, it looks the region up in the DHT directory and dials the
+   * peers listed there: the bootstrap peer it joined through may belong to another region.
+   */
+  private async findRegion (signal: AbortSignal): Promise<void> {
+    if (this.membership.members.size > 0 || this.libp2p.getPeers().length === 0) return
+    const record = await this.regions.lookup(this.config.region, signal).catch(() => undefined)
+    if (record === undefined) return
+    for (const p of record.body.peers) {
+      if (p.id === this.peerId) continue
+      for (const a of p.addrs) {
+        try {
+          await this.libp2p.dial(multiaddr(`${a}/p2p/${p.id}`), { signal })
+          break
+        } catch (err) {
+          log('dialing %s from the directory failed: %s', p.id, (err as Error).message)
+        }
+      }
+    }
+    await this.membership.syncOnce(signal)
+  }
+
+  /** Leaves the region, then stops everything in reverse start order. Idempotent. */
+  async stop (): Promise<void> {
+    if (this.state !== 'running') return
+    this.state = 'stopping'
+    // Tell the region first, while gossip still runs, so nobody waits out a failure timeout for us.
+    await this.membership.leave()
+    await new Promise(resolve => setTimeout(resolve, 100))
+    await this.unwind()
+    this.state = 'stopped'
+  }
+
+  private async unwind (): Promise<void> {
+    while (this.stops.length > 0) {
+      const stop = this.stops.pop()!
+      try {
+        await stop()
+      } catch (err) {
+        log.error('stop step failed: %s', (err as Error).message)
+      }
+    }
+  }
+}
