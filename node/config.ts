@@ -197,12 +197,17 @@ export async function readConfigFile (dataDir: string): Promise<RawOptions> {
   return parsed as RawOptions
 }
 
-/** Remembers the region (and nothing else) in config.json, keeping whatever else the user wrote there. */
-export async function rememberRegion (dataDir: string, region: string): Promise<void> {
+/**
+ * Remembers the region, and the bootstrap peers when there are none yet, in config.json, keeping whatever else the
+ * user wrote there: a restart then needs neither --region nor the ticket again.
+ */
+export async function rememberRegion (dataDir: string, region: string, bootstrapPeers: string[] = []): Promise<void> {
   const current = await readConfigFile(dataDir)
-  if (current.region === region) return
+  const next: RawOptions = { ...current, region }
+  if (current.join === undefined && bootstrapPeers.length > 0) next.join = bootstrapPeers
+  if (JSON.stringify(next) === JSON.stringify(current)) return
   const path = join(dataDir, 'config.json')
-  await writeFile(`${path}.tmp`, JSON.stringify({ ...current, region }, null, 2) + '\n')
+  await writeFile(`${path}.tmp`, JSON.stringify(next, null, 2) + '\n')
   await rename(`${path}.tmp`, path)
 }
 
@@ -286,12 +291,13 @@ export function defaultName (): string {
  * Merges the sources and validates the result. `dataDir` must already be known (it locates config.json), and it is
  * the only option that may not come from config.json.
  */
-export function resolveConfig (sources: { flags: RawOptions, env: RawOptions, file: RawOptions }): DaemonConfig {
+export function resolveConfig (sources: { flags: RawOptions, env: RawOptions, file: RawOptions, ticket?: RawOptions }): DaemonConfig {
   const pick = <K extends keyof RawOptions>(key: K): [NonNullable<RawOptions[K]>, Source] | undefined => {
-    for (const source of ['flag', 'env', 'file'] as const) {
-      const bag = source === 'flag' ? sources.flags : source === 'env' ? sources.env : sources.file
+    for (const source of ['flag', 'env', 'file', 'ticket'] as const) {
+      const bag = source === 'flag' ? sources.flags : source === 'env' ? sources.env : source === 'file' ? sources.file : sources.ticket ?? {}
       const v = bag[key]
-      if (v !== undefined) return [v as NonNullable<RawOptions[K]>, source]
+      // A ticket's values are reported as the --ticket flag's.
+      if (v !== undefined) return [v as NonNullable<RawOptions[K]>, source === 'ticket' ? 'flag' : source]
     }
     return undefined
   }
@@ -357,7 +363,7 @@ export function resolveConfig (sources: { flags: RawOptions, env: RawOptions, fi
 }
 
 /** Loads everything for `grove daemon`: the file is read from the data dir the flags or env name. */
-export async function loadConfig (flags: RawOptions, env: NodeJS.ProcessEnv): Promise<DaemonConfig> {
+export async function loadConfig (flags: RawOptions, env: NodeJS.ProcessEnv, ticket?: RawOptions): Promise<DaemonConfig> {
   const envOpts = optionsFromEnv(env)
   const dataDir = flags.dataDir ?? envOpts.dataDir
   if (dataDir === undefined || dataDir.trim() === '') {
@@ -366,5 +372,5 @@ export async function loadConfig (flags: RawOptions, env: NodeJS.ProcessEnv): Pr
   await mkdir(resolve(dataDir), { recursive: true, mode: 0o700 })
   const file = await readConfigFile(resolve(dataDir))
   if ('dataDir' in file) throw new ConfigError('config.json: dataDir: cannot be set in the file that lives inside the data directory')
-  return resolveConfig({ flags, env: envOpts, file })
+  return resolveConfig({ flags, env: envOpts, file, ticket })
 }

@@ -13,7 +13,8 @@ import { kadDHT, type KadDHT } from '@libp2p/kad-dht'
 import { bootstrap } from '@libp2p/bootstrap'
 import { preSharedKey } from '@libp2p/pnet'
 import { isLoopback } from '@libp2p/utils'
-import type { PeerInfo, PrivateKey } from '@libp2p/interface'
+import type { ConnectionProtector, PeerInfo, PrivateKey } from '@libp2p/interface'
+import { delayingProtector, type DelaySpec } from './emulate-delay.js'
 import type { Datastore } from 'interface-datastore'
 import { DHT_PROTOCOL } from './protocols.js'
 import { directoryValidator, directorySelector } from '../bootstrap/directory.js'
@@ -38,6 +39,13 @@ export interface HostInit {
   dialTimeoutMs: number
   /** The mesh's pre-shared key in @libp2p/pnet's file format; peers without it cannot connect. */
   swarmKey?: Uint8Array
+  /** Testnet latency emulation (GROVE_EMULATE_DELAY). */
+  delay?: DelaySpec
+}
+
+function protector (init: HostInit): ((components: unknown) => ConnectionProtector) | undefined {
+  const psk = init.swarmKey === undefined ? undefined : preSharedKey({ psk: init.swarmKey }) as (components: unknown) => ConnectionProtector
+  return init.delay === undefined ? psk : delayingProtector(init.delay, psk)
 }
 
 /**
@@ -60,7 +68,7 @@ export async function createHost (init: HostInit): Promise<GroveLibp2p> {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionProtector: init.swarmKey === undefined ? undefined : preSharedKey({ psk: init.swarmKey }),
+    connectionProtector: protector(init) as never,
     connectionManager: { dialTimeout: init.dialTimeoutMs },
     peerDiscovery: init.bootstrap.length > 0 ? [bootstrap({ list: init.bootstrap, timeout: 50 })] : [],
     services: {

@@ -18,6 +18,7 @@ import { rememberRegion, type DaemonConfig } from './config.js'
 import { VERSION } from './version.js'
 import { ApiServer } from './api/server.js'
 import { Metrics } from './metrics.js'
+import { parseDelaySpec } from './emulate-delay.js'
 import { logger, info } from './log.js'
 import type { Resources } from './wire/schemas.js'
 
@@ -30,6 +31,8 @@ export interface PeerInit {
   docker?: DockerProbe
   /** The mesh's swarm key (pnet file format), when the mesh is private. */
   swarmKey?: Uint8Array
+  /** This peer founds its region: it leads at once instead of first listening for an existing leader. */
+  found?: boolean
 }
 
 /**
@@ -92,7 +95,7 @@ export class Peer {
     const { config } = this
     await this.data.open()
     this.stops.push(async () => { await this.data.close() })
-    await rememberRegion(config.dataDir, config.region)
+    await rememberRegion(config.dataDir, config.region, config.join)
     this.token = await ensureToken(config.dataDir)
     this.privateKey = await loadOrCreateSelfKey(this.data.datastore)
     const incarnation = await nextIncarnation(this.data.store)
@@ -108,7 +111,8 @@ export class Peer {
       bootstrap: config.join,
       gossipHeartbeatMs: config.timings.gossipHeartbeat,
       dialTimeoutMs: config.timings.dialTimeout,
-      swarmKey: this.init.swarmKey
+      swarmKey: this.init.swarmKey,
+      delay: process.env.GROVE_EMULATE_DELAY === undefined ? undefined : parseDelaySpec(process.env.GROVE_EMULATE_DELAY)
     })
     await this.libp2p.start()
     this.stops.push(async () => { await this.libp2p.stop() })
@@ -153,7 +157,8 @@ export class Peer {
       timings: config.timings,
       region: config.region,
       membership: this.membership,
-      eligible: config.lead
+      eligible: config.lead,
+      found: this.init.found === true
     })
     this.regions = new Regions({
       libp2p: this.libp2p,

@@ -1,15 +1,17 @@
 // `grove daemon`: run one peer in the foreground until SIGINT or SIGTERM.
 import { parseArgs } from 'node:util'
-import { loadConfig, ConfigError, type RawOptions } from '../config.js'
+import { loadConfig, ConfigError, type DaemonConfig, type RawOptions } from '../config.js'
 import { Peer } from '../peer.js'
 import { info, setQuiet } from '../log.js'
 import { CliError } from './output.js'
 import { removeDaemonInfo, writeDaemonInfo } from './client.js'
+import { loadSwarmKey, parseTicket, saveSwarmKey, swarmKeyFromHex, TicketError, SwarmKeyError, type Ticket } from '../../bootstrap/index.js'
 
 export const DAEMON_USAGE = `usage: grove daemon --data-dir DIR [--region NAME] [options]
 
   --data-dir DIR        this peer's identity, database and API token (required)
   --region NAME         the region to join or found (required on first start, then remembered)
+  --ticket T            join the mesh a ticket names (its region unless --region says otherwise)
   --join MULTIADDR      a peer to bootstrap from, with /p2p/<id> (repeatable)
   --listen MULTIADDR    where to listen for peers (repeatable; default /ip4/0.0.0.0/tcp/4100)
   --api HOST:PORT       where the HTTP API listens (default 127.0.0.1:4180)
@@ -24,7 +26,13 @@ export const DAEMON_USAGE = `usage: grove daemon --data-dir DIR [--region NAME] 
 Every option can also come from GROVE_<OPTION> (GROVE_DATA_DIR, GROVE_NO_LEAD=1, ...) or <data-dir>/config.json.`
 
 /** Parses the daemon's flags into raw options; unknown or malformed flags are usage errors (exit 2). */
-export function daemonFlags (argv: string[]): RawOptions & { quiet: boolean } {
+export interface DaemonFlags extends RawOptions {
+  quiet: boolean
+  ticket?: string
+  json?: boolean
+}
+
+export function daemonFlags (argv: string[], extra: Record<string, { type: 'string' | 'boolean' }> = {}): DaemonFlags {
   let values: Record<string, string | boolean | string[] | undefined>
   try {
     ({ values } = parseArgs({
@@ -43,13 +51,17 @@ export function daemonFlags (argv: string[]): RawOptions & { quiet: boolean } {
         location: { type: 'string' },
         'no-lead': { type: 'boolean' },
         'metrics-open': { type: 'boolean' },
-        quiet: { type: 'boolean' }
+        quiet: { type: 'boolean' },
+        ticket: { type: 'string' },
+        ...extra
       }
     }))
   } catch (err) {
     throw new CliError(`${(err as Error).message.split('\n')[0]} (see grove daemon --help)`, 2)
   }
-  const flags: RawOptions & { quiet: boolean } = { quiet: values.quiet === true }
+  const flags: DaemonFlags = { quiet: values.quiet === true }
+  if (values.ticket !== undefined) flags.ticket = values.ticket as string
+  if (values.json === true) flags.json = true
   if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'] as string
   if (values.region !== undefined) flags.region = values.region as string
   if (values.join !== undefined) flags.join = values.join as string[]
@@ -66,15 +78,53 @@ export function daemonFlags (argv: string[]): RawOptions & { quiet: boolean } {
 
 export async function runDaemon (argv: string[]): Promise<void> {
   const flags = daemonFlags(argv)
-  setQuiet(flags.quiet)
-  let config
+  await runPeer({ flags })
+}
+
+export interface RunPeerOptions {
+  flags: DaemonFlags
+  /** Founds a new region: lead at once. */
+  found?: boolean
+  /** Create a swarm key when the data dir has none (a new private mesh). */
+  createKey?: () => Uint8Array
+  /** Called once the peer runs. */
+  onReady?: (peer: Peer, config: DaemonConfig) => Promise<void> | void
+}
+
+function readTicket (text: string | undefined): Ticket | undefined {
+  if (text === undefined) return undefined
   try {
-    config = await loadConfig(flags, process.env)
+    return parseTicket(text)
+  } catch (err) {
+    if (err instanceof TicketError) throw new CliError(`--ticket: ${err.message}`, 2)
+    throw err
+  }
+}
+
+/** Runs one peer in the foreground until SIGINT or SIGTERM: what `grove daemon` and `grove region bootstrap` share. */
+export async function runPeer (opts: RunPeerOptions): Promise<void> {
+  const { flags } = opts
+  setQuiet(flags.quiet || flags.json === true)
+  const ticket = readTicket(flags.ticket)
+  let config: DaemonConfig
+  try {
+    config = await loadConfig(flags, process.env, ticket === undefined ? undefined : { region: ticket.region, join: ticket.addrs })
   } catch (err) {
     if (err instanceof ConfigError) throw new CliError(err.message, 2)
     throw err
   }
-  const peer = new Peer({ config })
+  // A ticket's join addresses add to any given with --join.
+  if (ticket !== undefined && flags.join !== undefined) config.join = [...new Set([...config.join, ...ticket.addrs])]
+  let swarmKey: Uint8Array | undefined
+  try {
+    if (ticket !== undefined) await saveSwarmKey(config.dataDir, swarmKeyFromHex(ticket.key))
+    else if (opts.createKey !== undefined && await loadSwarmKey(config.dataDir) === undefined) await saveSwarmKey(config.dataDir, opts.createKey())
+    swarmKey = await loadSwarmKey(config.dataDir)
+  } catch (err) {
+    if (err instanceof SwarmKeyError) throw new CliError(err.message, 2)
+    throw err
+  }
+  const peer = new Peer({ config, swarmKey, found: opts.found })
   // The daemon's own timers are unref()ed so that tests embedding a Peer can exit; this one keeps the process alive
   // until a signal says otherwise (start-up awaits such timers before any socket is open).
   setInterval(() => {}, 1 << 30)
@@ -82,7 +132,7 @@ export async function runDaemon (argv: string[]): Promise<void> {
   const shutdown = (signal: string): void => {
     if (stopping !== undefined) return
     info(`${signal}: leaving the region and stopping`)
-    // The issue's promise: exit within 5 seconds, whatever hangs.
+    // Exit within 5 seconds, whatever hangs.
     const force = setTimeout(() => {
       info('stop took longer than 5 s; exiting anyway')
       process.exit(0)
@@ -109,5 +159,6 @@ export async function runDaemon (argv: string[]): Promise<void> {
     region: config.region,
     name: config.name
   })
-  info('ready')
+  info(swarmKey === undefined ? 'ready (public mesh: no swarm key)' : 'ready (private mesh)')
+  await opts.onReady?.(peer, config)
 }

@@ -9,6 +9,8 @@ const USAGE = `usage: grove <command> [options]
 
 commands:
   daemon      run a peer (grove daemon --help)
+  region      found a region (region bootstrap NAME) or print a join ticket (region ticket)
+  testnet     a local multi-peer testnet (testnet up|status|down|kill|restart|partition|heal)
   status      this peer: role, term, leader, addresses
   nodes       the peers of a region and their state (--region R for another region)
   regions     every region's latest summary
@@ -24,6 +26,18 @@ async function main (argv: string[]): Promise<void> {
       const { runDaemon, DAEMON_USAGE } = await import('./daemon.js')
       if (wantsHelp) { process.stdout.write(DAEMON_USAGE + '\n'); return }
       await runDaemon(rest)
+      return
+    }
+    case 'region': {
+      const { runRegion, REGION_USAGE } = await import('./region.js')
+      if (wantsHelp) { process.stdout.write(REGION_USAGE + '\n'); return }
+      await runRegion(rest)
+      return
+    }
+    case 'testnet': {
+      const { runTestnet, TESTNET_USAGE } = await import('./testnet.js')
+      if (wantsHelp) { process.stdout.write(TESTNET_USAGE + '\n'); return }
+      await runTestnet(rest)
       return
     }
     case 'status':

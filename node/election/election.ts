@@ -42,6 +42,8 @@ export interface ElectionInit {
   membership: Membership
   /** false with --no-lead: never stand, but still vote. */
   eligible: boolean
+  /** The founding peer of a new region skips the initial listening period. */
+  found?: boolean
 }
 
 export class Election {
@@ -142,7 +144,7 @@ export class Election {
     }
     const now = this.init.clock.now()
     // A (re)started peer first listens for the region's leader for one silence threshold.
-    if (now - this.startedAt < this.init.timings.suspectAfter) return
+    if (this.init.found !== true && now - this.startedAt < this.init.timings.suspectAfter) return
     if (this.deadline === undefined) {
       this.deadline = now + this.randomTimeout()
       return
