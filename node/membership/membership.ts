@@ -51,6 +51,13 @@ export interface Member {
   rttMs: number | null
   /** Monotonic ms when it was declared dead. */
   deadAt: number | null
+  /**
+   * Whether the status came from the peer itself (its signed gossip, or a pull from it), rather than second-hand
+   * through another peer's sync answer. Second-hand news never overrides first-hand knowledge, and first-hand news
+   * always replaces second-hand: a peer cannot plant a forged status (say, with a huge incarnation) that would
+   * shut the real peer's messages out.
+   */
+  firsthand: boolean
 }
 
 export type MemberEvent = { type: 'alive' | 'suspect' | 'dead' | 'left' | 'update', member: Member }
@@ -276,24 +283,25 @@ export class Membership {
     }
     const author = msg.from.toString()
     if (author === this.self) return
-    if (parsed.t === 'status') this.applyStatus(parsed.status, 0)
+    if (parsed.t === 'status') this.applyStatus(parsed.status, 0, true)
     else if (parsed.t === 'beat') this.applyBeat(author, parsed.beat)
     else this.applyLeave(author, parsed.incarnation)
   }
 
-  /** Whether (incarnation, seq) is newer than what we hold for this peer. */
-  private isNewer (peerId: string, incarnation: number, seq: number): boolean {
+  /** Whether (incarnation, seq) is newer than what we hold for this peer, given where the news came from. */
+  private isNewer (peerId: string, incarnation: number, seq: number, firsthand: boolean): boolean {
     const tomb = this.tombstones.get(peerId)
-    if (tomb !== undefined && incarnation <= tomb) return false
+    if (tomb !== undefined && (incarnation <= tomb || !firsthand)) return false
     const m = this.members.get(peerId)
     if (m === undefined) return true
+    if (m.firsthand !== firsthand) return firsthand
     return incarnation > m.status.incarnation || (incarnation === m.status.incarnation && seq > m.status.seq)
   }
 
-  /** Applies a full status; `ageMs` > 0 when it came second-hand through sync. */
-  private applyStatus (status: NodeStatus, ageMs: number): void {
+  /** Applies a full status; `ageMs` > 0 when it was relayed through sync. */
+  private applyStatus (status: NodeStatus, ageMs: number, firsthand: boolean): void {
     if (status.peerId === this.self || status.region !== this.init.region) return
-    if (!this.isNewer(status.peerId, status.incarnation, status.seq)) {
+    if (!this.isNewer(status.peerId, status.incarnation, status.seq, firsthand)) {
       // Same message seen again, or older: it still proves nothing new about liveness.
       return
     }
@@ -302,7 +310,7 @@ export class Membership {
     const existing = this.members.get(status.peerId)
     const heardAt = now - ageMs
     if (existing === undefined) {
-      const member: Member = { peerId: status.peerId, status, clock: heard(heardAt), lastSeen: this.init.clock.wall() - ageMs, rttMs: null, deadAt: null }
+      const member: Member = { peerId: status.peerId, status, clock: heard(heardAt), lastSeen: this.init.clock.wall() - ageMs, rttMs: null, deadAt: null, firsthand }
       if (ageMs > scaled(this.init.timings.suspectAfter, this.awareness)) {
         // Learned second-hand and already stale: do not count it alive until it is heard from.
         member.clock = { ...member.clock, state: 'suspect', suspectSince: now }
@@ -314,6 +322,7 @@ export class Membership {
     }
     const restarted = status.incarnation > existing.status.incarnation
     existing.status = status
+    existing.firsthand = firsthand
     this.markHeard(existing, heardAt)
     if (restarted) {
       log('%s restarted (incarnation %d)', status.name, status.incarnation)
@@ -324,12 +333,12 @@ export class Membership {
 
   private applyBeat (author: string, beat: Beat): void {
     const existing = this.members.get(author)
-    if (existing === undefined || beat.incarnation > existing.status.incarnation) {
-      // We do not know this peer (or this life of it) yet: fetch its full status from itself.
-      if (this.isNewer(author, beat.incarnation, beat.seq)) void this.pull(author)
+    if (existing === undefined || !existing.firsthand || beat.incarnation > existing.status.incarnation) {
+      // We do not know this peer (or this life of it, or only second-hand): fetch its full status from itself.
+      if (this.isNewer(author, beat.incarnation, beat.seq, true)) void this.pull(author)
       return
     }
-    if (!this.isNewer(author, beat.incarnation, beat.seq)) return
+    if (!this.isNewer(author, beat.incarnation, beat.seq, true)) return
     const changed = beat.role !== existing.status.role || beat.term !== existing.status.term || beat.leader !== existing.status.leader
     const needInfo = beat.rev > existing.status.rev
     existing.status = { ...existing.status, ...beat, rev: existing.status.rev }
@@ -532,11 +541,13 @@ export class Membership {
     return res
   }
 
-  private merge (res: SyncResponse): void {
+  /** Merges a sync answer from `from`: its own entry is first-hand, the rest second-hand. */
+  private merge (res: SyncResponse, from: string, only?: string): void {
     if (res.region !== this.init.region) return
     for (const entry of res.members) {
+      if (only !== undefined && entry.status.peerId !== only) continue
       // A dead entry's status is old news; its age decides whether it counts as alive here.
-      this.applyStatus(entry.status, entry.ageMs)
+      this.applyStatus(entry.status, entry.ageMs, entry.status.peerId === from)
     }
     if (res.extras !== undefined) this.init.onSyncExtras?.(res.extras)
   }
@@ -545,7 +556,7 @@ export class Membership {
     if (this.pulling.has(peer) || !this.started) return
     this.pulling.add(peer)
     try {
-      this.merge(await this.fetchView(peer, this.init.region, [peer]))
+      this.merge(await this.fetchView(peer, this.init.region, [peer]), peer, peer)
     } catch (err) {
       log('pulling the status of %s failed: %s', peer, (err as Error).message)
     } finally {
@@ -567,7 +578,7 @@ export class Membership {
       target = pool[Math.floor(Math.random() * pool.length)]
     }
     try {
-      this.merge(await this.fetchView(target, this.init.region, undefined, signal))
+      this.merge(await this.fetchView(target, this.init.region, undefined, signal), target)
     } catch (err) {
       log('sync with %s failed: %s', target, (err as Error).message)
     }

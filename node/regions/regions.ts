@@ -137,11 +137,20 @@ export class Regions {
     } catch {}
   }
 
-  /** Keeps a summary unless we hold one from a higher term (a deposed leader's last words). */
+  /**
+   * Keeps a summary unless we hold a fresh one from a higher term (a deposed leader's last words). For our own
+   * region only the leader our election follows may speak. A stale summary gives way to any newer one, so a bogus
+   * high term that stops arriving cannot shut the real leader out for good.
+   */
   private accept (summary: RegionSummary, receivedAt: number): void {
+    if (summary.region === this.init.region) {
+      const { leader } = this.init.election.current
+      if (leader !== null && summary.leader !== leader) return
+    }
     const current = this.known.get(summary.region)
     if (current !== undefined) {
-      if (summary.term < current.summary.term) return
+      const stale = this.init.clock.now() - current.receivedAt > this.init.timings.summaryStaleAfter
+      if (!stale && summary.term < current.summary.term) return
       if (summary.term === current.summary.term && receivedAt < current.receivedAt) return
     }
     this.known.set(summary.region, { summary, receivedAt })
