@@ -112,18 +112,24 @@ async function cmdUp (argv: string[]): Promise<void> {
   }
   if (json) { printJson(t); return }
   const rel = relative(process.cwd(), t.dir) || '.'
+  const dirFlag = rel === '.grove-testnet' ? '' : ` --dir ${rel}`
   const latencyNote = t.latencyMs === undefined ? '' : `\nlatency between regions: ${t.latencyMs} ms each way, emulated with ${t.latencyMode === 'netem' ? 'tc netem' : 'a user-space delay in the daemons (this kernel has no sch_netem)'}`
+  const next: Array<[string, string]> = [
+    [`npx grove nodes --data-dir ${rel}/peer-0`, 'region-0 as peer-0 sees it'],
+    [`npx grove regions --data-dir ${rel}/peer-0`, 'every region\'s summary'],
+    [`npx grove testnet kill peer-0${dirFlag}`, 'and watch region-0 elect a new leader'],
+    [`npx grove testnet restart peer-0${dirFlag}`, 'back with the same peer ID, as a follower'],
+    [`npx grove testnet status${dirFlag}`, 'the live state'],
+    [`npx grove testnet down${dirFlag}`, 'stop everything']
+  ]
+  const width = Math.max(...next.map(([c]) => c.length))
   process.stdout.write([
     `testnet up: ${t.peers.length} peers in ${new Set(t.peers.map(p => p.region)).size} regions, profile ${t.profile}, isolation ${t.isolation}${latencyNote}`,
     '',
     peersTable(t, await roles(t)),
     '',
     'try next:',
-    `  npx grove nodes --data-dir ${rel}/peer-0              # region-0 as peer-0 sees it`,
-    `  npx grove regions --data-dir ${rel}/peer-0            # every region's summary`,
-    `  npx grove testnet kill peer-0${rel === '.grove-testnet' ? '' : ` --dir ${rel}`}                   # and watch region-0 elect a new leader`,
-    `  npx grove testnet status${rel === '.grove-testnet' ? '' : ` --dir ${rel}`}`,
-    `  npx grove testnet down${rel === '.grove-testnet' ? '' : ` --dir ${rel}`}                       # stop everything`,
+    ...next.map(([c, why]) => `  ${c.padEnd(width)}  # ${why}`),
     `logs: ${rel}/peer-N/daemon.log. Deploying applications onto the testnet comes with the deployment release.`,
     ''
   ].join('\n'))

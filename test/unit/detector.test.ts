@@ -176,3 +176,15 @@ describe('failure detector', () => {
     }
   })
 })
+
+describe('judge: suspicion raised on evidence', () => {
+  const t = { suspectAfter: 1000, suspicionMin: 200, suspicionMax: 800, probeTimeout: 100 }
+  it('stays suspect although the silence is still short, until the member is heard after the suspicion began', () => {
+    // The connection dropped and a direct probe failed 10 ms after the last message.
+    const m = { lastHeard: 0, suspectSince: 10, confirmations: 0, state: 'suspect' as const }
+    assert.equal(judge(m, 100, t, 0, 2).state, 'suspect')
+    assert.equal(judge(m, 10 + 800, t, 0, 2).state, 'dead')
+    assert.equal(judge({ ...m, confirmations: 2 }, 10 + 200, t, 0, 2).state, 'dead')
+    assert.equal(judge({ ...m, lastHeard: 50 }, 100, t, 0, 2).state, 'alive')
+  })
+})
