@@ -1,11 +1,17 @@
 // Daemon options come from four places, in this order of precedence: flags, GROVE_* environment variables,
 // <data-dir>/config.json, then the profile's defaults. Every value is validated where it is read, and a bad one
 // becomes a ConfigError that names the option as the user wrote it (--api, GROVE_API, config.json: api).
+//
+// Flags and variables are always strings. config.json may hold any JSON, so its types are checked when it is read
+// (readConfigFile), before any value is used; the values themselves are checked with the flags' rules afterwards.
 import { hostname } from 'node:os'
 import { readFile, writeFile, mkdir, rename } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { multiaddr } from '@multiformats/multiaddr'
+import { z } from 'zod'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { REGION_NAME, type Location } from './wire/schemas.js'
+import { describeIssue } from './wire/codec.js'
 
 export const PROFILES = ['local', 'lan', 'wan'] as const
 export type ProfileName = typeof PROFILES[number]
@@ -135,8 +141,8 @@ export interface RawOptions {
   api?: string
   profile?: string
   name?: string
-  labels?: string | Record<string, unknown>
-  location?: string | { lat?: unknown, lon?: unknown }
+  labels?: string | Record<string, string>
+  location?: string | { lat: number, lon: number }
   lead?: boolean | string
   join?: string[] | string
   metricsOpen?: boolean | string
@@ -174,6 +180,51 @@ export function optionsFromEnv (env: NodeJS.ProcessEnv): RawOptions {
   return out
 }
 
+/** How a config.json value of the wrong type is shown: short, and never the string "null" for null. */
+function got (input: unknown): string {
+  if (input === undefined) return 'nothing'
+  if (Array.isArray(input)) return 'an array'
+  if (typeof input === 'object' && input !== null) return 'an object'
+  return typeof input === 'string' ? JSON.stringify(input) : String(input)
+}
+
+function expected (what: string) {
+  return { error: (issue: { input: unknown }) => `expected ${what}, got ${got(issue.input)}` }
+}
+
+/**
+ * A value of one of two JSON shapes. zod reports a failed union as a bare "Invalid input"; this names the shapes, or,
+ * when the value has the right shape but a bad part (["a", 5], {"zone": 5}), names that part instead.
+ */
+function either<A extends z.ZodType, B extends z.ZodType> (a: A, b: B, what: string): z.ZodUnion<[A, B]> {
+  return z.union([a, b], {
+    error: issue => {
+      if (issue.code !== 'invalid_union') return undefined
+      const inner = issue.errors.find(issues => (issues[0]?.path.length ?? 0) > 0)
+      return inner === undefined ? `expected ${what}, got ${got(issue.input)}` : describeIssue(new z.ZodError(inner))
+    }
+  })
+}
+
+const fileString = z.string(expected('a string'))
+const fileNumber = z.number(expected('a number'))
+const fileStrings = either(fileString, z.array(fileString), 'a string or an array of strings')
+const fileBool = either(z.boolean(), z.enum(['true', 'false']), 'true or false')
+
+/** The JSON types config.json may hold for each option. dataDir is not among them: the file lives inside it. */
+const fileSchema = z.object({
+  region: fileString,
+  listen: fileStrings,
+  api: fileString,
+  profile: fileString,
+  name: fileString,
+  labels: either(fileString, z.record(z.string(), fileString), 'a string or an object of strings'),
+  location: either(fileString, z.strictObject({ lat: fileNumber, lon: fileNumber }), 'a "LAT,LON" string or an object {"lat": number, "lon": number}'),
+  lead: fileBool,
+  join: fileStrings,
+  metricsOpen: fileBool
+} satisfies Record<Exclude<keyof RawOptions, 'dataDir'>, z.ZodType>).partial()
+
 export async function readConfigFile (dataDir: string): Promise<RawOptions> {
   const path = join(dataDir, 'config.json')
   let text: string
@@ -190,10 +241,15 @@ export async function readConfigFile (dataDir: string): Promise<RawOptions> {
     throw new ConfigError(`${path} is not valid JSON: ${(err as Error).message}`)
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`${path} must hold a JSON object`)
-  const known = new Set(Object.keys(FLAG_NAMES))
+  const known = Object.keys(fileSchema.shape)
   for (const key of Object.keys(parsed)) {
-    if (!known.has(key)) throw new ConfigError(`config.json: ${key}: unknown option (known: ${[...known].join(', ')})`)
+    if (key === 'dataDir') throw new ConfigError('config.json: dataDir: cannot be set in the file that lives inside the data directory')
+    if (!known.includes(key)) throw new ConfigError(`config.json: ${key}: unknown option (known: ${known.join(', ')})`)
   }
+  const checked = fileSchema.safeParse(parsed)
+  if (!checked.success) throw new ConfigError(`config.json: ${describeIssue(checked.error)}`)
+  // The object as written rather than checked.data, which zod rebuilds in the schema's key order: rememberRegion
+  // writes it back, and should not reorder the user's file. Every key is known and every value passed its schema.
   return parsed as RawOptions
 }
 
@@ -227,17 +283,28 @@ function bool (key: keyof RawOptions, source: Source, value: boolean | string): 
   return fail(key, source, `expected true or false, got "${value}"`)
 }
 
-function parseMultiaddr (key: keyof RawOptions, source: Source, value: string, needPeer: boolean): string {
+function isPeerId (value: string | undefined): boolean {
   try {
-    const ma = multiaddr(value)
-    if (needPeer && ma.getComponents().find(c => c.name === 'p2p') === undefined) {
-      fail(key, source, `"${value}" must end with /p2p/<peer-id>`)
-    }
-    return ma.toString()
+    peerIdFromString(value ?? '')
+    return true
+  } catch {
+    return false
+  }
+}
+
+function parseMultiaddr (key: keyof RawOptions, source: Source, value: string, needPeer: boolean): string {
+  let ma: Multiaddr
+  try {
+    ma = multiaddr(value)
   } catch (err) {
-    if (err instanceof ConfigError) throw err
     return fail(key, source, `"${value}" is not a valid multiaddr (${(err as Error).message})`)
   }
+  const components = ma.getComponents()
+  if (needPeer && components.at(-1)?.name !== 'p2p') fail(key, source, `"${value}" must end with /p2p/<peer-id>`)
+  // The multiaddr parser takes any text after /p2p/: without this check a typo in an ID would only show up later,
+  // as a dial that fails for no clear reason.
+  if (components.some(c => c.name === 'p2p' && !isPeerId(c.value))) fail(key, source, `"${value}" has an invalid peer ID after /p2p/`)
+  return ma.toString()
 }
 
 export function parseHostPort (value: string): { host: string, port: number } | undefined {
@@ -303,20 +370,20 @@ export function resolveConfig (sources: { flags: RawOptions, env: RawOptions, fi
   }
 
   const dataDirOpt = pick('dataDir')
-  if (dataDirOpt === undefined || String(dataDirOpt[0]).trim() === '') {
+  if (dataDirOpt === undefined || dataDirOpt[0].trim() === '') {
     throw new ConfigError('--data-dir: required (the directory that holds this peer\'s identity, database and token)')
   }
-  const dataDir = resolve(String(dataDirOpt[0]))
+  const dataDir = resolve(dataDirOpt[0])
 
   const profileOpt = pick('profile')
   const profile = (profileOpt?.[0] ?? 'lan') as ProfileName
-  if (!PROFILES.includes(profile)) fail('profile', profileOpt![1], `must be one of ${PROFILES.join(', ')}, got "${String(profileOpt![0])}"`)
+  if (!PROFILES.includes(profile)) fail('profile', profileOpt![1], `must be one of ${PROFILES.join(', ')}, got "${profileOpt![0]}"`)
 
   const regionOpt = pick('region')
   if (regionOpt === undefined) {
     throw new ConfigError('--region: required on the first start of a data directory (for example --region home)')
   }
-  const region = String(regionOpt[0])
+  const region = regionOpt[0]
   if (!REGION_NAME.test(region)) fail('region', regionOpt[1], `"${region}" must be 1-63 lowercase letters, digits or dashes, not starting or ending with a dash`)
 
   const listenOpt = pick('listen')
@@ -326,11 +393,11 @@ export function resolveConfig (sources: { flags: RawOptions, env: RawOptions, fi
   if (listen.length === 0) fail('listen', listenOpt![1], 'needs at least one multiaddr')
 
   const apiOpt = pick('api')
-  const api = parseHostPort(String(apiOpt?.[0] ?? '127.0.0.1:4180'))
-  if (api === undefined) fail('api', apiOpt![1], `expected HOST:PORT, got "${String(apiOpt![0])}"`)
+  const api = parseHostPort(apiOpt?.[0] ?? '127.0.0.1:4180')
+  if (api === undefined) fail('api', apiOpt![1], `expected HOST:PORT, got "${apiOpt![0]}"`)
 
   const nameOpt = pick('name')
-  const name = nameOpt === undefined ? defaultName() : String(nameOpt[0])
+  const name = nameOpt === undefined ? defaultName() : nameOpt[0]
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) fail('name', nameOpt![1], `"${name}" must be 1-64 letters, digits, dots, dashes or underscores`)
 
   const labelsOpt = pick('labels')
@@ -371,6 +438,5 @@ export async function loadConfig (flags: RawOptions, env: NodeJS.ProcessEnv, tic
   }
   await mkdir(resolve(dataDir), { recursive: true, mode: 0o700 })
   const file = await readConfigFile(resolve(dataDir))
-  if ('dataDir' in file) throw new ConfigError('config.json: dataDir: cannot be set in the file that lives inside the data directory')
   return resolveConfig({ flags, env: envOpts, file, ticket })
 }

@@ -12,6 +12,17 @@ import {
 const PEER_A = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
 const PEER_B = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
 const PEER_C = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+/** An RSA-style ID (a hash of the key, not the key itself): still a valid peer ID. */
+const RSA_PEER = 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N'
+
+/** Strings the multiaddr parser takes after /p2p/, but that are not peer IDs. */
+const NOT_PEER_IDS: Array<{ why: string, id: string }> = [
+  { why: 'not base58', id: 'not-a-peer' },
+  { why: 'base58 of the wrong length', id: '1'.repeat(46) },
+  { why: 'a real ID missing its last character', id: PEER_A.slice(0, -1) },
+  { why: 'a real ID with one character too many', id: `${PEER_A}a` },
+  { why: 'a CID of something other than a key', id: 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi' }
+]
 
 /** What every resolveConfig call needs, unless the option under test is one of these. */
 const REQUIRED: RawOptions = { dataDir: '/tmp/grove-config-test', region: 'base' }
@@ -314,6 +325,15 @@ describe('config', () => {
       { key: 'listen', value: ' , ', pattern: /needs at least one multiaddr/ },
       { key: 'join', value: '/ip4/10.0.0.1/tcp/4100', pattern: /"\/ip4\/10\.0\.0\.1\/tcp\/4100" must end with \/p2p\/<peer-id>/ },
       { key: 'join', value: 'seed.example:4100', pattern: /is not a valid multiaddr/ },
+      { key: 'join', value: `/ip4/10.0.0.1/tcp/4100/p2p/${PEER_A}/p2p-circuit`, pattern: /must end with \/p2p\/<peer-id>/ },
+      ...NOT_PEER_IDS.map(({ id }) => ({
+        key: 'join' as const,
+        value: `/ip4/10.0.0.1/tcp/4100/p2p/${id}`,
+        pattern: new RegExp(`: "${escape(`/ip4/10.0.0.1/tcp/4100/p2p/${id}`)}" has an invalid peer ID after /p2p/$`)
+      })),
+      { key: 'join', value: `/ip4/10.0.0.1/tcp/4100/p2p/${PEER_A},/ip4/10.0.0.2/tcp/4100/p2p/nope`, pattern: /"\/ip4\/10\.0\.0\.2\/tcp\/4100\/p2p\/nope" has an invalid peer ID/ },
+      { key: 'join', value: `/ip4/10.0.0.1/tcp/4100/p2p/nope/p2p-circuit/p2p/${PEER_A}`, pattern: /has an invalid peer ID after \/p2p\// },
+      { key: 'listen', value: '/ip4/0.0.0.0/tcp/4100/p2p/nope', pattern: /has an invalid peer ID after \/p2p\// },
       { key: 'profile', value: 'fast', pattern: /must be one of local, lan, wan, got "fast"/ },
       { key: 'name', value: '-box', pattern: /"-box" must be 1-64 letters/ },
       { key: 'name', value: 'my box', pattern: /must be 1-64 letters/ },
@@ -355,12 +375,27 @@ describe('config', () => {
       assertConfigError(() => resolveConfig({ flags: REQUIRED, env: { api: 'bad' }, file: { api: 'worse' } }), 'GROVE_API', /got "bad"/)
     })
 
-    it('checks JSON types from the file: labels must map to strings, booleans must be booleans', () => {
-      assertConfigError(() => resolveConfig({ flags: REQUIRED, env: {}, file: { labels: { zone: 5 } } }), 'config.json: labels', /"zone" must be written key=value/)
-      assertConfigError(() => resolveConfig({ flags: REQUIRED, env: {}, file: { location: { lat: 'north', lon: 0 } } }), 'config.json: location', /latitude/)
-      assertConfigError(() => resolveConfig({ flags: REQUIRED, env: {}, file: { lead: 'perhaps' } }), 'config.json: lead', /expected true or false/)
-      assertConfigError(() => resolveConfig({ flags: REQUIRED, env: {}, file: { profile: 7 as unknown as string } }), 'config.json: profile', /got "7"/)
+    it('names a ticket\'s bad bootstrap address as the --ticket flag\'s --join', () => {
+      const ticket = { region: 'home', join: [`/ip4/10.0.0.1/tcp/4100/p2p/${PEER_A.slice(0, -1)}`] }
+      assertConfigError(() => resolveConfig({ flags: { dataDir: '/tmp/x' }, env: {}, file: {}, ticket }), '--join', /has an invalid peer ID after \/p2p\//)
     })
+
+    // JSON types in config.json are checked by readConfigFile: see "config.json" below.
+  })
+
+  describe('--join accepts', () => {
+    const good: Array<{ name: string, addr: string }> = [
+      { name: 'an Ed25519 peer ID', addr: `/ip4/10.0.0.1/tcp/4100/p2p/${PEER_A}` },
+      { name: 'an RSA-style peer ID', addr: `/ip4/10.0.0.1/tcp/4100/p2p/${RSA_PEER}` },
+      { name: 'a DNS address', addr: `/dns4/seed.example/tcp/4100/p2p/${PEER_B}` },
+      { name: 'a relayed address, whose relay and target IDs are both valid', addr: `/ip4/10.0.0.1/tcp/4100/p2p/${PEER_A}/p2p-circuit/p2p/${PEER_B}` },
+      { name: 'a bare peer ID', addr: `/p2p/${PEER_C}` }
+    ]
+    for (const { name, addr } of good) {
+      it(name, () => {
+        assert.deepEqual(resolveConfig({ flags: { ...REQUIRED, join: [addr] }, env: {}, file: {} }).join, [addr])
+      })
+    }
   })
 
   describe('timings', () => {
@@ -465,6 +500,102 @@ describe('config', () => {
         await mkdir(join(dir, 'config.json'))
         await assertRejectsConfigError(readConfigFile(dir), new RegExp(`^cannot read ${escape(join(dir, 'config.json'))}`))
       })
+
+      it('refuses dataDir, whatever its value', async () => {
+        for (const dataDir of ['/elsewhere', null]) {
+          await writeFile(join(dir, 'config.json'), JSON.stringify({ dataDir }))
+          await assertRejectsConfigError(readConfigFile(dir), /^config\.json: dataDir: cannot be set in the file that lives inside the data directory$/)
+        }
+      })
+    })
+
+    describe('the JSON type of every value is checked when the file is read', () => {
+      // A string message is the whole error; a pattern is for text that comes from zod itself.
+      const wrong: Array<{ content: Record<string, unknown>, message: string | RegExp }> = [
+        { content: { region: null }, message: 'config.json: region: expected a string, got null' },
+        { content: { region: 5 }, message: 'config.json: region: expected a string, got 5' },
+        { content: { name: null }, message: 'config.json: name: expected a string, got null' },
+        { content: { name: 42 }, message: 'config.json: name: expected a string, got 42' },
+        { content: { name: ['box'] }, message: 'config.json: name: expected a string, got an array' },
+        { content: { api: null }, message: 'config.json: api: expected a string, got null' },
+        { content: { api: 4180 }, message: 'config.json: api: expected a string, got 4180' },
+        { content: { api: { host: '127.0.0.1', port: 4180 } }, message: 'config.json: api: expected a string, got an object' },
+        { content: { profile: null }, message: 'config.json: profile: expected a string, got null' },
+        { content: { profile: 7 }, message: 'config.json: profile: expected a string, got 7' },
+        { content: { listen: null }, message: 'config.json: listen: expected a string or an array of strings, got null' },
+        { content: { listen: 4100 }, message: 'config.json: listen: expected a string or an array of strings, got 4100' },
+        { content: { listen: { tcp: 4100 } }, message: 'config.json: listen: expected a string or an array of strings, got an object' },
+        { content: { listen: ['/ip4/0.0.0.0/tcp/4100', 4101] }, message: 'config.json: listen: [1]: expected a string, got 4101' },
+        { content: { join: null }, message: 'config.json: join: expected a string or an array of strings, got null' },
+        { content: { join: [null] }, message: 'config.json: join: [0]: expected a string, got null' },
+        { content: { join: true }, message: 'config.json: join: expected a string or an array of strings, got true' },
+        { content: { labels: null }, message: 'config.json: labels: expected a string or an object of strings, got null' },
+        { content: { labels: ['a=b'] }, message: 'config.json: labels: expected a string or an object of strings, got an array' },
+        { content: { labels: 5 }, message: 'config.json: labels: expected a string or an object of strings, got 5' },
+        { content: { labels: { zone: 5 } }, message: 'config.json: labels: zone: expected a string, got 5' },
+        { content: { labels: { zone: 'eu', tier: null } }, message: 'config.json: labels: tier: expected a string, got null' },
+        { content: { location: null }, message: 'config.json: location: expected a "LAT,LON" string or an object {"lat": number, "lon": number}, got null' },
+        { content: { location: [48.1, 11.5] }, message: 'config.json: location: expected a "LAT,LON" string or an object {"lat": number, "lon": number}, got an array' },
+        { content: { location: 48.1 }, message: 'config.json: location: expected a "LAT,LON" string or an object {"lat": number, "lon": number}, got 48.1' },
+        { content: { location: { lat: 'north', lon: 0 } }, message: 'config.json: location: lat: expected a number, got "north"' },
+        { content: { location: { lat: '48.1', lon: '11.5' } }, message: 'config.json: location: lat: expected a number, got "48.1"' },
+        { content: { location: { lat: 48.1 } }, message: 'config.json: location: lon: expected a number, got nothing' },
+        { content: { location: { lat: 48.1, lon: null } }, message: 'config.json: location: lon: expected a number, got null' },
+        { content: { location: { lat: 48.1, lng: 11.5 } }, message: /^config\.json: location: / },
+        { content: { location: { lat: 48.1, lon: 11.5, alt: 500 } }, message: /^config\.json: location: .*"alt"/ },
+        { content: { lead: null }, message: 'config.json: lead: expected true or false, got null' },
+        { content: { lead: 0 }, message: 'config.json: lead: expected true or false, got 0' },
+        { content: { lead: 'yes' }, message: 'config.json: lead: expected true or false, got "yes"' },
+        { content: { lead: 'perhaps' }, message: 'config.json: lead: expected true or false, got "perhaps"' },
+        { content: { metricsOpen: null }, message: 'config.json: metricsOpen: expected true or false, got null' },
+        { content: { metricsOpen: 1 }, message: 'config.json: metricsOpen: expected true or false, got 1' },
+        { content: { metricsOpen: 'on' }, message: 'config.json: metricsOpen: expected true or false, got "on"' }
+      ]
+      for (const { content, message } of wrong) {
+        it(`${JSON.stringify(content)}`, async () => {
+          await writeFile(join(dir, 'config.json'), JSON.stringify({ region: 'home', ...content }))
+          const check = (err: unknown): true => {
+            assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`)
+            if (typeof message === 'string') assert.equal(err.message, message)
+            else assert.match(err.message, message)
+            return true
+          }
+          await assert.rejects(readConfigFile(dir), check)
+          // Before any value is used: a flag that overrides the option does not hide a bad value in the file.
+          const flags = { dataDir: dir, region: 'home', name: 'box', api: '127.0.0.1:1', profile: 'lan', lead: true, metricsOpen: true }
+          await assert.rejects(loadConfig(flags, {}), check)
+        })
+      }
+
+      const right: Array<{ content: RawOptions, read: (c: DaemonConfig) => unknown, value: unknown }> = [
+        { content: { listen: '/ip4/0.0.0.0/tcp/1' }, read: c => c.listen, value: ['/ip4/0.0.0.0/tcp/1'] },
+        { content: { listen: ['/ip4/0.0.0.0/tcp/1', '/ip6/::/tcp/1'] }, read: c => c.listen, value: ['/ip4/0.0.0.0/tcp/1', '/ip6/::/tcp/1'] },
+        { content: { join: `/ip4/10.0.0.1/tcp/1/p2p/${PEER_A}` }, read: c => c.join, value: [`/ip4/10.0.0.1/tcp/1/p2p/${PEER_A}`] },
+        { content: { join: [] }, read: c => c.join, value: [] },
+        { content: { labels: 'zone=eu,tier=1' }, read: c => c.labels, value: { zone: 'eu', tier: '1' } },
+        { content: { labels: { zone: 'eu' } }, read: c => c.labels, value: { zone: 'eu' } },
+        { content: { labels: {} }, read: c => c.labels, value: {} },
+        { content: { location: '48.1,11.5' }, read: c => c.location, value: { lat: 48.1, lon: 11.5 } },
+        { content: { location: { lat: -33.9, lon: 151.2 } }, read: c => c.location, value: { lat: -33.9, lon: 151.2 } },
+        { content: { lead: false }, read: c => c.lead, value: false },
+        { content: { lead: 'false' }, read: c => c.lead, value: false },
+        { content: { lead: 'true' }, read: c => c.lead, value: true },
+        { content: { metricsOpen: true }, read: c => c.metricsOpen, value: true },
+        { content: { metricsOpen: 'true' }, read: c => c.metricsOpen, value: true },
+        { content: { metricsOpen: 'false' }, read: c => c.metricsOpen, value: false }
+      ]
+      for (const { content, read, value } of right) {
+        it(`accepts ${JSON.stringify(content)}`, async () => {
+          await writeFile(join(dir, 'config.json'), JSON.stringify({ region: 'home', ...content }))
+          assert.deepEqual(read(await loadConfig({ dataDir: dir }, {})), value)
+        })
+      }
+
+      it('checks values of the right type with the flags\' rules, naming config.json', async () => {
+        const bad = `/ip4/10.0.0.1/tcp/4100/p2p/${PEER_A.slice(0, -1)}`
+        await writeFile(join(dir, 'config.json'), JSON.stringify({ region: 'home', join: [bad] }))
+        await assertRejectsConfigError(loadConfig({ dataDir: dir }, {}), new RegExp(`^config\\.json: join: "${escape(bad)}" has an invalid peer ID after /p2p/$`))
+      })
     })
 
     describe('rememberRegion', () => {
@@ -473,11 +604,13 @@ describe('config', () => {
         assert.deepEqual(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')), { region: 'home' })
       })
 
-      it('keeps every other key the user wrote', async () => {
+      it('keeps every other key the user wrote, in the user\'s order', async () => {
         const mine = { name: 'box', labels: { zone: 'a' }, lead: false, listen: ['/ip4/0.0.0.0/tcp/1'], region: 'old' }
         await writeFile(join(dir, 'config.json'), JSON.stringify(mine))
         await rememberRegion(dir, 'new')
-        assert.deepEqual(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')), { ...mine, region: 'new' })
+        const written = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>
+        assert.deepEqual(written, { ...mine, region: 'new' })
+        assert.deepEqual(Object.keys(written), Object.keys(mine))
         assert.deepEqual(await readdir(dir), ['config.json'], 'no temporary file is left behind')
       })
 
@@ -492,6 +625,13 @@ describe('config', () => {
         await writeFile(join(dir, 'config.json'), 'not json')
         await assertRejectsConfigError(rememberRegion(dir, 'home'), /is not valid JSON/)
         assert.equal(await readFile(join(dir, 'config.json'), 'utf8'), 'not json')
+      })
+
+      it('refuses to overwrite a config.json holding a value of the wrong type', async () => {
+        const text = '{"name": null}'
+        await writeFile(join(dir, 'config.json'), text)
+        await assertRejectsConfigError(rememberRegion(dir, 'home'), /^config\.json: name: expected a string, got null$/)
+        assert.equal(await readFile(join(dir, 'config.json'), 'utf8'), text)
       })
     })
 
