@@ -125,6 +125,14 @@ export interface DaemonConfig {
   lead: boolean
   join: string[]
   metricsOpen: boolean
+  /** Runtimes this peer offers; each is also advertised only while it works (docker: the engine answers). */
+  runtimes: Array<'process' | 'docker'>
+  /** Node-level placement policy when this peer leads. */
+  policy: 'ROM' | 'LDP'
+  /** Named areas for geo and latency constraints. */
+  areas: Record<string, { name: string, center: { lat: number, lon: number }, radiusKm: number }>
+  /** The user of the Oakestra-compatible login. */
+  oakestra: { user: string, password: string }
   timings: Timings
 }
 
@@ -146,6 +154,11 @@ export interface RawOptions {
   lead?: boolean | string
   join?: string[] | string
   metricsOpen?: boolean | string
+  runtimes?: string[] | string
+  policy?: string
+  areas?: string | Record<string, { lat: number, lon: number, radiusKm: number }>
+  oakestraUser?: string
+  oakestraPassword?: string
 }
 
 type Source = 'flag' | 'env' | 'file'
@@ -160,7 +173,12 @@ const FLAG_NAMES: Record<keyof RawOptions, string> = {
   location: 'location',
   lead: 'no-lead',
   join: 'join',
-  metricsOpen: 'metrics-open'
+  metricsOpen: 'metrics-open',
+  runtimes: 'runtimes',
+  policy: 'policy',
+  areas: 'areas',
+  oakestraUser: 'oakestra-user',
+  oakestraPassword: 'oakestra-password'
 }
 
 export function optionLabel (key: keyof RawOptions, source: Source): string {
@@ -222,7 +240,12 @@ const fileSchema = z.object({
   location: either(fileString, z.strictObject({ lat: fileNumber, lon: fileNumber }), 'a "LAT,LON" string or an object {"lat": number, "lon": number}'),
   lead: fileBool,
   join: fileStrings,
-  metricsOpen: fileBool
+  metricsOpen: fileBool,
+  runtimes: fileStrings,
+  policy: fileString,
+  areas: either(fileString, z.record(z.string(), z.strictObject({ lat: fileNumber, lon: fileNumber, radiusKm: fileNumber })), 'a JSON string or an object {"name": {"lat", "lon", "radiusKm"}}'),
+  oakestraUser: fileString,
+  oakestraPassword: fileString
 } satisfies Record<Exclude<keyof RawOptions, 'dataDir'>, z.ZodType>).partial()
 
 export async function readConfigFile (dataDir: string): Promise<RawOptions> {
@@ -426,7 +449,42 @@ export function resolveConfig (sources: { flags: RawOptions, env: RawOptions, fi
   const metricsOpt = pick('metricsOpen')
   const metricsOpen = metricsOpt === undefined ? false : bool('metricsOpen', metricsOpt[1], metricsOpt[0])
 
-  return { dataDir, region, listen, api, profile, name, labels, location, lead, join, metricsOpen, timings: PROFILE_TIMINGS[profile] }
+  const runtimesOpt = pick('runtimes')
+  let runtimes: Array<'process' | 'docker'> = ['process', 'docker']
+  if (runtimesOpt !== undefined) {
+    const items = list(runtimesOpt[0])
+    if (items.length === 1 && items[0] === 'none') {
+      runtimes = []
+    } else if (!(items.length === 1 && items[0] === 'auto')) {
+      for (const r of items) if (r !== 'process' && r !== 'docker') fail('runtimes', runtimesOpt[1], `"${r}" is not a runtime (process, docker, auto for both, or none)`)
+      runtimes = items as Array<'process' | 'docker'>
+    }
+  }
+
+  const policyOpt = pick('policy')
+  const policy = (policyOpt?.[0] ?? 'ROM').toUpperCase()
+  if (policy !== 'ROM' && policy !== 'LDP') fail('policy', policyOpt![1], `must be ROM or LDP, got "${policyOpt![0]}"`)
+
+  const areasOpt = pick('areas')
+  const areas: DaemonConfig['areas'] = {}
+  if (areasOpt !== undefined) {
+    let raw: unknown = areasOpt[0]
+    if (typeof raw === 'string') {
+      try { raw = JSON.parse(raw) } catch { fail('areas', areasOpt[1], 'must be JSON: {"name": {"lat": 48.1, "lon": 11.6, "radiusKm": 30}}') }
+    }
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail('areas', areasOpt[1], 'must be a JSON object of areas')
+    for (const [name, a] of Object.entries(raw as Record<string, { lat?: unknown, lon?: unknown, radiusKm?: unknown }>)) {
+      const loc = parseLocation({ lat: a?.lat as number, lon: a?.lon as number })
+      if (typeof loc === 'string') fail('areas', areasOpt[1], `${name}: ${loc}`)
+      const radiusKm = Number(a?.radiusKm)
+      if (!Number.isFinite(radiusKm) || radiusKm < 0) fail('areas', areasOpt[1], `${name}: radiusKm must be a non-negative number`)
+      areas[name] = { name, center: loc, radiusKm }
+    }
+  }
+
+  const oakestra = { user: pick('oakestraUser')?.[0] ?? 'Admin', password: pick('oakestraPassword')?.[0] ?? 'Admin' }
+
+  return { dataDir, region, listen, api, profile, name, labels, location, lead, join, metricsOpen, runtimes, policy, areas, oakestra, timings: PROFILE_TIMINGS[profile] }
 }
 
 /** Loads everything for `grove daemon`: the file is read from the data dir the flags or env name. */

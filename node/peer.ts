@@ -19,6 +19,13 @@ import { VERSION } from './version.js'
 import { ApiServer } from './api/server.js'
 import { Metrics } from './metrics.js'
 import { parseDelaySpec } from './emulate-delay.js'
+import { ReplicatedState } from './state/index.js'
+import { Deployer } from './deploy/deployer.js'
+import { validateRecord } from './deploy/records.js'
+import { fetchLogs, serveLogs } from './deploy/logs.js'
+import { Agent } from './agent/agent.js'
+import { ProcessRuntime, DockerRuntime, type Runtime } from './runtime/index.js'
+import { LOGS_PROTOCOL } from './protocols.js'
 import { logger, info } from './log.js'
 import type { Resources } from './wire/schemas.js'
 
@@ -67,7 +74,11 @@ export class Peer {
   private privateKey!: PrivateKey
   private joiner: Periodic | undefined
   private readonly stops: Array<() => Promise<void> | void> = []
-  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
+  private phase: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
+  state!: ReplicatedState
+  deployer!: Deployer
+  agent!: Agent
+  runtimes: { docker?: Runtime, process?: Runtime } = {}
 
   constructor (private readonly init: PeerInit) {
     this.config = init.config
@@ -79,14 +90,14 @@ export class Peer {
   get peerId (): string { return this.libp2p.peerId.toString() }
 
   async start (): Promise<void> {
-    if (this.state !== 'new') return
-    this.state = 'starting'
+    if (this.phase !== 'new') return
+    this.phase = 'starting'
     try {
       await this.startAll()
-      this.state = 'running'
+      this.phase = 'running'
     } catch (err) {
       await this.unwind()
-      this.state = 'stopped'
+      this.phase = 'stopped'
       throw err
     }
   }
@@ -117,6 +128,8 @@ export class Peer {
     await this.libp2p.start()
     this.stops.push(async () => { await this.libp2p.stop() })
 
+    // A runtime is advertised only if this peer offers it (--runtimes) and it works now (docker: the engine answers).
+    const offered = (r: Resources): Resources => ({ ...r, runtimes: r.runtimes.filter(x => config.runtimes.includes(x)) })
     this.membership = new Membership({
       libp2p: this.libp2p,
       clock: this.clock,
@@ -129,7 +142,7 @@ export class Peer {
         name: config.name,
         addrs: this.addrs(),
         eligible: config.lead,
-        resources: this.resources.current,
+        resources: offered(this.resources.current),
         labels: config.labels,
         location: config.location,
         coordinate: { vec: new Array(8).fill(0), error: 1.5, adjustment: 0, height: 0.01 },
@@ -138,8 +151,9 @@ export class Peer {
       syncExtras: () => this.regions.syncExtras(),
       onSyncExtras: (extras) => { this.regions.onSyncExtras(extras) }
     })
-    let lastMaterial = materialResources(this.resources.current)
-    const offResources = this.resources.onChange(r => {
+    let lastMaterial = materialResources(offered(this.resources.current))
+    const offResources = this.resources.onChange(measured => {
+      const r = offered(measured)
       const material = materialResources(r)
       if (material === lastMaterial) return
       lastMaterial = material
@@ -176,6 +190,52 @@ export class Peer {
     await this.regions.start()
     this.stops.push(async () => { await this.regions.stop() })
 
+    this.state = new ReplicatedState({
+      libp2p: this.libp2p,
+      store: this.data.store,
+      clock: this.clock,
+      syncIntervalMs: config.timings.syncInterval,
+      tombstoneTtlMs: 24 * 3600_000,
+      validate: validateRecord
+    })
+    await this.state.start()
+    this.stops.push(async () => { await this.state.stop() })
+
+    if (config.runtimes.includes('process')) this.runtimes.process = new ProcessRuntime({ dataDir: config.dataDir })
+    if (config.runtimes.includes('docker')) this.runtimes.docker = new DockerRuntime({})
+    this.stops.push(async () => { for (const r of Object.values(this.runtimes)) await r.close() })
+    this.deployer = new Deployer({
+      libp2p: this.libp2p,
+      state: this.state,
+      membership: this.membership,
+      election: this.election,
+      regions: this.regions,
+      clock: this.clock,
+      timings: config.timings,
+      region: config.region,
+      areas: config.areas,
+      policy: config.policy
+    })
+    await this.deployer.start()
+    this.stops.push(async () => { await this.deployer.stop() })
+    this.agent = new Agent({
+      state: this.state,
+      runtimes: this.runtimes,
+      self: this.peerId,
+      name: config.name,
+      region: config.region,
+      clock: this.clock,
+      intervalMs: Math.max(250, config.timings.statusInterval * 2),
+      graceMs: config.timings.suspectAfter * 5,
+      backoffMs: Math.max(100, config.timings.statusInterval),
+      maxBackoffMs: 30_000,
+      onDigest: (digest) => { this.membership.setInstancesDigest(digest) }
+    })
+    await this.agent.start()
+    this.stops.push(async () => { await this.agent.stop() })
+    await serveLogs(this.libp2p, (svc, n, opts) => this.localLogs(svc, n, opts), (peer) => this.libp2p.getPeers().some(p => p.toString() === peer))
+    this.stops.push(async () => { await this.libp2p.unhandle(LOGS_PROTOCOL) })
+
     this.joiner = new Periodic({ name: 'join', intervalMs: Math.max(2000, config.timings.suspectAfter), jitter: 0.2, timeoutMs: 10_000 }, async (signal) => { await this.findRegion(signal) })
     this.joiner.start()
     this.stops.push(() => { this.joiner?.stop() })
@@ -186,6 +246,21 @@ export class Peer {
     this.stops.push(async () => { await this.api.stop() })
     info(`peer ${config.name} (${this.peerId}) started in region ${config.region}, profile ${config.profile}; API on http://${this.api.address}`)
     for (const a of this.libp2p.getMultiaddrs()) info(`listening on ${a.toString()}`)
+  }
+
+  private localLogs (svc: string, n: number, opts: { tail?: number, follow: boolean, signal: AbortSignal }): AsyncIterable<string> | undefined {
+    const handle = this.agent.handle(svc, n)
+    return handle === undefined ? undefined : handle.runtime.logs(handle.id, opts)
+  }
+
+  /** An instance's log lines, from this peer or from the peer that runs it. */
+  instanceLogs (peerId: string, svc: string, n: number, opts: { tail?: number, follow: boolean, signal: AbortSignal }): AsyncIterable<string> {
+    if (peerId === this.peerId) {
+      const local = this.localLogs(svc, n, opts)
+      if (local === undefined) throw new Error(`instance ${n} of ${svc} is not running on this peer`)
+      return local
+    }
+    return fetchLogs(this.libp2p, peerId, svc, n, opts)
   }
 
   /** Our addresses as announced in NodeInfo: without the /p2p suffix, which the peer ID already says. */
@@ -217,13 +292,13 @@ export class Peer {
 
   /** Leaves the region, then stops everything in reverse start order. Idempotent. */
   async stop (): Promise<void> {
-    if (this.state !== 'running') return
-    this.state = 'stopping'
+    if (this.phase !== 'running') return
+    this.phase = 'stopping'
     // Tell the region first, while gossip still runs, so nobody waits out a failure timeout for us.
     await this.membership.leave()
     await new Promise(resolve => setTimeout(resolve, 100))
     await this.unwind()
-    this.state = 'stopped'
+    this.phase = 'stopped'
   }
 
   private async unwind (): Promise<void> {

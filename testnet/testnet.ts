@@ -9,6 +9,7 @@ import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { groveBin, sleep } from './daemons.js'
+import { DockerRuntime, ProcessRuntime, type Runtime } from '../node/runtime/index.js'
 import { netnsAvailable, setupNetns, teardownNetns, peerAddress, partitionPeers, healAll, type NetnsPlan } from './netns.js'
 
 const run = promisify(execFile)
@@ -142,8 +143,10 @@ async function waitForApi (p: { api: string, dataDir: string, pid: number | null
 }
 
 /** The arguments that start (or restart) a peer at its recorded addresses. */
-function daemonArgs (t: { profile: string }, p: TestnetPeer): string[] {
-  return ['--data-dir', p.dataDir, '--name', p.name, '--listen', p.listen, '--api', p.apiListen, '--profile', t.profile]
+function daemonArgs (t: { profile: string, runtime: RuntimeChoice }, p: TestnetPeer): string[] {
+  // --runtime docker offers both runtimes (a process service still runs); process offers processes only.
+  const runtimes = t.runtime === 'docker' ? 'docker,process' : t.runtime
+  return ['--data-dir', p.dataDir, '--name', p.name, '--listen', p.listen, '--api', p.apiListen, '--profile', t.profile, '--runtimes', runtimes]
 }
 
 interface Convergence { converged: boolean, up: number, leaders: number, complete: number, missing: string[] }
@@ -310,6 +313,7 @@ export async function down (opts: DownOptions): Promise<{ stopped: number, kille
   for (const pid of stubborn) {
     try { process.kill(pid, 'SIGKILL') } catch {}
   }
+  const instances = await stopInstances(t)
   const removed = await teardownNetns(dir)
   if (t !== undefined) {
     for (const p of t.peers) p.pid = null
@@ -317,8 +321,33 @@ export async function down (opts: DownOptions): Promise<{ stopped: number, kille
   }
   progress(pids.size === 0 && removed === 0
     ? `[testnet] nothing running in ${dir}`
-    : `[testnet] stopped ${pids.size - stubborn.length} peers cleanly${stubborn.length > 0 ? `, killed ${stubborn.length} that did not stop within 10 s` : ''}${removed > 0 ? `, removed ${removed} network leftovers` : ''}`)
+    : `[testnet] stopped ${pids.size - stubborn.length} peers cleanly${stubborn.length > 0 ? `, killed ${stubborn.length} that did not stop within 10 s` : ''}${instances > 0 ? `, stopped ${instances} service instances` : ''}${removed > 0 ? `, removed ${removed} network leftovers` : ''}`)
   return { stopped: pids.size - stubborn.length, killed: stubborn.length }
+}
+
+/**
+ * Stops the service instances the testnet's peers started. A daemon leaves its instances running when it stops (its
+ * next life adopts them), but a testnet that goes down must leave nothing behind.
+ */
+async function stopInstances (t: TestnetFile | undefined): Promise<number> {
+  if (t === undefined) return 0
+  let stopped = 0
+  const docker = new DockerRuntime({})
+  const dockerUp = await docker.available().catch(() => false)
+  for (const p of t.peers) {
+    if (p.peerId === '') continue
+    const runtimes: Runtime[] = [new ProcessRuntime({ dataDir: p.dataDir })]
+    if (dockerUp) runtimes.push(docker)
+    for (const runtime of runtimes) {
+      for (const inst of await runtime.list(p.peerId).catch(() => [])) {
+        await runtime.stop(inst.id, { timeoutMs: 2000 }).catch(() => {})
+        stopped++
+      }
+      if (runtime !== docker) await runtime.close()
+    }
+  }
+  await docker.close()
+  return stopped
 }
 
 export function findPeer (t: TestnetFile, name: string): TestnetPeer {

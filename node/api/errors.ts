@@ -9,6 +9,9 @@ export type ErrorCode =
   | 'unknown_region'
   | 'region_unreachable'
   | 'payload_too_large'
+  | 'invalid_sla'
+  | 'undeployable'
+  | 'conflict'
   | 'internal'
 
 const STATUS: Record<ErrorCode, number> = {
@@ -19,6 +22,9 @@ const STATUS: Record<ErrorCode, number> = {
   unknown_region: 404,
   region_unreachable: 502,
   payload_too_large: 413,
+  invalid_sla: 400,
+  undeployable: 422,
+  conflict: 409,
   internal: 500
 }
 

@@ -6,6 +6,8 @@ import type { Member, SyncResponse } from '../membership/membership.js'
 import { REGION_NAME, type NodeStatus } from '../wire/schemas.js'
 import { describeIssue } from '../wire/codec.js'
 import { VERSION } from '../version.js'
+import { appRoutes } from './apps.js'
+import { oakestraRoutes } from './oakestra.js'
 
 export interface RouteContext {
   peer: Peer
@@ -103,6 +105,10 @@ async function remoteNodes (peer: Peer, region: string): Promise<{ via: string, 
 const regionQuery = z.string().regex(REGION_NAME, 'must be a region name: lowercase letters, digits and dashes')
 
 export function routes (): Route[] {
+  return [...baseRoutes(), ...appRoutes(), ...oakestraRoutes()]
+}
+
+function baseRoutes (): Route[] {
   return [
     {
       method: 'GET',

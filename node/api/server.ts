@@ -67,7 +67,7 @@ export class ApiServer {
   private async serve (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost')
     try {
-      const needsToken = url.pathname.startsWith('/api/') || (url.pathname === '/metrics' && !this.init.metricsOpen)
+      const needsToken = (url.pathname.startsWith('/api/') && url.pathname !== '/api/auth/login') || (url.pathname === '/metrics' && !this.init.metricsOpen)
       if (needsToken && !this.authorized(req)) {
         throw new ApiError('unauthorized', 'missing or wrong bearer token: send "Authorization: Bearer <token>" with the token from <data-dir>/api-token')
       }
@@ -75,6 +75,10 @@ export class ApiServer {
       const body = await readBody(req)
       const ctx: RouteContext = { peer: this.init.peer, params: match.params, query: url.searchParams, body }
       const result = await match.route.handler(ctx)
+      if (typeof result === 'object' && result !== null && 'stream' in result) {
+        await this.stream(req, res, result as { stream: (signal: AbortSignal) => AsyncIterable<string>, contentType: string })
+        return
+      }
       if (typeof result === 'object' && result !== null && 'raw' in result) {
         const raw = result as { raw: string, contentType: string }
         res.writeHead(200, { 'content-type': raw.contentType })
@@ -86,6 +90,31 @@ export class ApiServer {
       const apiError = err instanceof ApiError ? err : new ApiError('internal', (err as Error).message)
       if (apiError.code === 'internal') log.error('%s %s failed: %s', req.method, url.pathname, (err as Error).stack)
       send(res, apiError.status, apiError.toJSON())
+    }
+  }
+
+  /** Streams lines (logs) until the source ends or the client goes away. */
+  private async stream (req: IncomingMessage, res: ServerResponse, result: { stream: (signal: AbortSignal) => AsyncIterable<string>, contentType: string }): Promise<void> {
+    const controller = new AbortController()
+    res.on('close', () => { controller.abort() })
+    let started = false
+    try {
+      for await (const line of result.stream(controller.signal)) {
+        if (!started) {
+          res.writeHead(200, { 'content-type': result.contentType })
+          started = true
+        }
+        if (!res.write(line + '\n')) await new Promise(resolve => res.once('drain', resolve))
+      }
+      if (!started) res.writeHead(200, { 'content-type': result.contentType })
+      res.end()
+    } catch (err) {
+      if (controller.signal.aborted) return
+      if (!started) {
+        send(res, 502, new ApiError('region_unreachable', `cannot read the logs: ${(err as Error).message}`).toJSON())
+      } else {
+        res.end(`\n[grove: log stream ended: ${(err as Error).message}]\n`)
+      }
     }
   }
 

@@ -20,6 +20,10 @@ export const DAEMON_USAGE = `usage: grove daemon --data-dir DIR [--region NAME] 
   --labels k=v,...      labels for placement constraints
   --location LAT,LON    where this peer is, for geo constraints
   --no-lead             never stand for election (still votes)
+  --runtimes LIST       runtimes to offer: process, docker, auto (both; the default) or none
+  --policy ROM|LDP      node placement policy when this peer leads (default ROM)
+  --areas JSON          named areas for constraints: {"name": {"lat": 48.1, "lon": 11.6, "radiusKm": 30}}
+  --oakestra-user U, --oakestra-password P   the Oakestra-compatible login (default Admin/Admin)
   --metrics-open        serve /metrics without the token
   --quiet               no log lines on stderr
 
@@ -53,6 +57,11 @@ export function daemonFlags (argv: string[], extra: Record<string, { type: 'stri
         'metrics-open': { type: 'boolean' },
         quiet: { type: 'boolean' },
         ticket: { type: 'string' },
+        runtimes: { type: 'string' },
+        policy: { type: 'string' },
+        areas: { type: 'string' },
+        'oakestra-user': { type: 'string' },
+        'oakestra-password': { type: 'string' },
         ...extra
       }
     }))
@@ -73,6 +82,11 @@ export function daemonFlags (argv: string[], extra: Record<string, { type: 'stri
   if (values.location !== undefined) flags.location = values.location as string
   if (values['no-lead'] === true) flags.lead = false
   if (values['metrics-open'] === true) flags.metricsOpen = true
+  if (values.runtimes !== undefined) flags.runtimes = values.runtimes as string
+  if (values.policy !== undefined) flags.policy = values.policy as string
+  if (values.areas !== undefined) flags.areas = values.areas as string
+  if (values['oakestra-user'] !== undefined) flags.oakestraUser = values['oakestra-user'] as string
+  if (values['oakestra-password'] !== undefined) flags.oakestraPassword = values['oakestra-password'] as string
   return flags
 }
 

@@ -11,6 +11,9 @@ commands:
   daemon      run a peer (grove daemon --help)
   region      found a region (region bootstrap NAME) or print a join ticket (region ticket)
   testnet     a local multi-peer testnet (testnet up|status|down|kill|restart|partition|heal)
+  deploy      deploy an Oakestra SLA (deploy FILE.json --wait)
+  apps, services, ps, scale, undeploy, logs, explain
+              see and change what runs (grove apps --help)
   status      this peer: role, term, leader, addresses
   nodes       the peers of a region and their state (--region R for another region)
   regions     every region's latest summary
@@ -38,6 +41,20 @@ async function main (argv: string[]): Promise<void> {
       const { runTestnet, TESTNET_USAGE } = await import('./testnet.js')
       if (wantsHelp) { process.stdout.write(TESTNET_USAGE + '\n'); return }
       await runTestnet(rest)
+      return
+    }
+    case 'deploy':
+    case 'apps':
+    case 'services':
+    case 'ps':
+    case 'scale':
+    case 'undeploy':
+    case 'logs':
+    case 'explain': {
+      const cmds = await import('./apps.js')
+      if (wantsHelp) { process.stdout.write(cmds.APPS_USAGE + '\n'); return }
+      const run = { deploy: cmds.runDeploy, apps: cmds.runApps, services: cmds.runServices, ps: cmds.runPs, scale: cmds.runScale, undeploy: cmds.runUndeploy, logs: cmds.runLogs, explain: cmds.runExplain }[command]
+      await run(rest)
       return
     }
     case 'status':

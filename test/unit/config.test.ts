@@ -310,12 +310,21 @@ describe('config', () => {
       location: ['--location', 'GROVE_LOCATION', 'config.json: location'],
       lead: ['--no-lead', 'GROVE_NO_LEAD', 'config.json: lead'],
       join: ['--join', 'GROVE_JOIN', 'config.json: join'],
-      metricsOpen: ['--metrics-open', 'GROVE_METRICS_OPEN', 'config.json: metricsOpen']
+      metricsOpen: ['--metrics-open', 'GROVE_METRICS_OPEN', 'config.json: metricsOpen'],
+      runtimes: ['--runtimes', 'GROVE_RUNTIMES', 'config.json: runtimes'],
+      policy: ['--policy', 'GROVE_POLICY', 'config.json: policy'],
+      areas: ['--areas', 'GROVE_AREAS', 'config.json: areas'],
+      oakestraUser: ['--oakestra-user', 'GROVE_OAKESTRA_USER', 'config.json: oakestraUser'],
+      oakestraPassword: ['--oakestra-password', 'GROVE_OAKESTRA_PASSWORD', 'config.json: oakestraPassword']
     }
 
     // Each bad value is given as a string (a flag or a variable holds one); the file gets the same string.
     const bad: Array<{ key: keyof RawOptions, value: string, pattern: RegExp }> = [
       { key: 'region', value: 'Home', pattern: /"Home" must be 1-63 lowercase letters/ },
+      { key: 'runtimes', value: 'process,podman', pattern: /"podman" is not a runtime/ },
+      { key: 'policy', value: 'fastest', pattern: /must be ROM or LDP, got "fastest"/ },
+      { key: 'areas', value: '{"munich": {"lat": 99, "lon": 11, "radiusKm": 5}}', pattern: /munich: latitude must be a number within -90..90/ },
+      { key: 'areas', value: '{"munich": {"lat": 48, "lon": 11, "radiusKm": -1}}', pattern: /munich: radiusKm must be a non-negative number/ },
       { key: 'region', value: '-home', pattern: /not starting or ending with a dash/ },
       { key: 'region', value: 'a'.repeat(64), pattern: /must be 1-63/ },
       { key: 'api', value: 'localhost', pattern: /expected HOST:PORT, got "localhost"/ },
