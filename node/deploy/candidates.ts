@@ -11,7 +11,9 @@ export function regionCandidate (summary: RegionSummary, stale: boolean): Region
     leader: summary.leader,
     nodes: summary.nodes,
     maxFree: {
-      cpu: summary.resources.cpu.maxFree,
+      // CPU is placed by reservations against capacity (see nodeCandidate), so the region's largest node's cores
+      // are what can fit; its measured free CPU swings too much to turn a region away.
+      cpu: summary.largest?.cpuCores ?? summary.resources.cpu.maxFree,
       memoryMiB: summary.resources.memory.maxFree / MiB,
       gpu: summary.resources.gpu.maxFree,
       diskMiB: summary.resources.disk.maxFree / MiB
@@ -26,9 +28,10 @@ export function regionCandidate (summary: RegionSummary, stale: boolean): Region
 }
 
 /**
- * A node as the scheduler sees it. Free amounts are the smaller of what the node measures and what its capacity
- * leaves after the reservations of every instance placed on it: a container limited to 512 MiB may use 5 MiB now,
- * but it was promised 512.
+ * A node as the scheduler sees it. Free memory is the smaller of what the node measures and what its capacity leaves
+ * after the reservations of every instance placed on it: a container limited to 512 MiB may use 5 MiB now, but it
+ * was promised 512. Free CPU is capacity minus reservations only: measured CPU use swings with every burst (and on
+ * a shared test host with everything else that runs), so it would turn feasible placements away at random.
  */
 export function nodeCandidate (status: NodeStatus, placements: PlacementRecord[], services: Map<string, ServiceRecord>, svc: string): NodeCandidate {
   const r = status.resources
@@ -51,7 +54,7 @@ export function nodeCandidate (status: NodeStatus, placements: PlacementRecord[]
     arch: r.arch,
     runtimes: r.runtimes,
     cpuCores: r.cpuCores,
-    cpuFree: Math.max(0, Math.min(r.cpuCores * (1 - r.cpuUsage), r.cpuCores - cpuReserved)),
+    cpuFree: Math.max(0, r.cpuCores - cpuReserved),
     memFreeMiB: Math.max(0, Math.min(r.memFree / MiB, r.memTotal / MiB - memReserved)),
     diskFreeMiB: r.diskFree / MiB,
     gpus: r.gpus.length,

@@ -54,6 +54,7 @@ export function summarize (input: SummarizeInput): RegionSummary {
       disk: total(members.map(m => m.resources.diskTotal)),
       gpu: total(members.map(m => m.resources.gpus.length))
     },
+    largest: { cpuCores: Math.max(0, ...members.map(m => m.resources.cpuCores)) },
     archs: archsOf(members.map(m => m.resources.arch), free),
     runtimes: runtimesOf(members),
     geo: geoOf(members),

@@ -125,6 +125,8 @@ export const regionSummarySchema = z.object({
   }),
   /** Totals of capacity, not free amounts. */
   capacity: z.object({ cpu: nonNegative, memory: nonNegative, disk: nonNegative, gpu: nonNegative }),
+  /** The largest single node's capacity (optional: added after version 1 shipped). */
+  largest: z.object({ cpuCores: nonNegative }).optional(),
   archs: z.record(z.string().max(32), z.object({ nodes: count, cpuFree: nonNegative, memFree: nonNegative, maxCpuFree: nonNegative, maxMemFree: nonNegative })),
   runtimes: z.array(z.enum(RUNTIMES)).max(8),
   /** Centroid and radius (km) of the nodes that have a location; null when none has. */
