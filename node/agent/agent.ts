@@ -4,7 +4,7 @@
 //   place/ names this peer                         runtime.start ok
 //   ───────────────────▶ NODE_SCHEDULED ─▶ CREATING ───────────────▶ RUNNING ──exit 0, one_shot──▶ COMPLETED
 //                                              │ start fails              │ exits (restart policy allows)
-//                                              ▼                          ▼
+//                                              ▼                          ▼  exits, restart policy never ─▶ DEAD
 //                                            FAILED ◀──────────────────────┘  ── backoff ──▶ CREATING again
 //                                              │ 3 failures within a minute: ask the leader to place it elsewhere
 //   placement removed ─▶ stop ─▶ UNDEPLOYED     (placement moved to another peer: stop, and say nothing)
@@ -56,10 +56,19 @@ interface Tracked {
   busy: boolean
   startedAt: number | null
   endpoints: Endpoint[]
+  /**
+   * An exit not handled yet: heard while a launch was still reporting, seen in start()'s answer, or found at
+   * adoption (it exited while the daemon was down, so no onExit will ever come). The next reconcile handles it.
+   */
+  exited: { id: string, code: number } | undefined
+  /** Found running at start rather than started by this life of the daemon. */
+  adopted: boolean
 }
 
 const FAILURES_BEFORE_REPLACE = 3
 const FAILURE_WINDOW_MS = 60_000
+/** instanceRecordSchema's limit on reason: a longer one would be refused by the state, and the report lost. */
+const MAX_REASON = 2048
 
 export class Agent {
   private readonly tracked = new Map<string, Tracked>()
@@ -78,7 +87,7 @@ export class Agent {
     this.started = true
     this.startedAt = this.init.clock.now()
     for (const [kind, runtime] of this.runtimes()) {
-      this.off.push(runtime.onExit((id, code) => { void this.onExit(kind, id, code) }))
+      this.off.push(runtime.onExit((id, code) => { this.background(`handling the exit of ${id}`, this.onExit(kind, id, code)) }))
       // Adopt what a previous life of this daemon started: same labels, same peer.
       try {
         for (const inst of await runtime.list(this.init.self)) this.adopt(kind, inst)
@@ -127,7 +136,9 @@ export class Agent {
       notBefore: 0,
       busy: false,
       startedAt: inst.startedAt,
-      endpoints: inst.endpoints
+      endpoints: inst.endpoints,
+      exited: inst.state === 'running' ? undefined : { id: inst.id, code: inst.exitCode ?? -1 },
+      adopted: true
     })
     log('adopted %s instance %s (%s)', kind, key, inst.state)
   }
@@ -155,22 +166,31 @@ export class Agent {
     for (const [key, { placement, svc }] of desired) {
       let t = this.tracked.get(key)
       if (t === undefined) {
-        t = { svc: svc.id, n: placement.n, kind: svc.spec.virtualization === 'container' ? 'docker' : 'process', id: undefined, state: 'NODE_SCHEDULED', restarts: 0, failures: [], notBefore: 0, busy: false, startedAt: null, endpoints: [] }
+        t = { svc: svc.id, n: placement.n, kind: svc.spec.virtualization === 'container' ? 'docker' : 'process', id: undefined, state: 'NODE_SCHEDULED', restarts: 0, failures: [], notBefore: 0, busy: false, startedAt: null, endpoints: [], exited: undefined, adopted: false }
         this.tracked.set(key, t)
         await this.report(t, svc, { status: 'NODE_SCHEDULED' })
       }
-      if (t.busy || TERMINAL_STATES.has(t.state)) continue
+      // DEAD is final for the agent too (restart policy never), though not for the leader, which may re-place it.
+      if (t.busy || TERMINAL_STATES.has(t.state) || t.state === 'DEAD') continue
+      if (t.exited !== undefined) {
+        const { id, code } = t.exited
+        t.exited = undefined
+        if (t.id === id) this.background(`handling the exit of ${key}`, this.onExit(t.kind, id, code))
+        continue
+      }
       if (t.state === 'RUNNING') {
         const current = this.init.state.get<InstanceRecord>(keys.inst(t.svc, t.n))
         // Adopted after a restart, or our report lost to an older writer's: say again that it runs here.
         if (current?.status !== 'RUNNING' || current.peerId !== this.init.self) await this.report(t, svc, { status: 'RUNNING' })
         continue
       }
-      if (t.id === undefined && now >= t.notBefore) void this.launch(t, svc)
+      if (t.id === undefined && now >= t.notBefore) this.background(`starting ${key}`, this.launch(t, svc))
     }
     for (const [key, t] of [...this.tracked]) {
       if (desired.has(key) || t.busy) continue
-      const adoptedLeftover = now - this.startedAt < this.init.graceMs && this.init.state.get(keys.place(t.svc, t.n)) === undefined
+      // An adopted instance with no placement may just be waiting for the state to sync; one we started ourselves
+      // and whose placement was removed is undeployed at once.
+      const adoptedLeftover = t.adopted && now - this.startedAt < this.init.graceMs && this.init.state.get(keys.place(t.svc, t.n)) === undefined
       if (adoptedLeftover) continue
       void this.remove(key, t)
     }
@@ -206,12 +226,15 @@ export class Agent {
       t.state = 'RUNNING'
       t.startedAt = inst.startedAt
       t.endpoints = inst.endpoints
+      // Exited before start() answered: its onExit found no instance with this id, so no other report will come.
+      if (inst.state !== 'running') t.exited = { id: inst.id, code: inst.exitCode ?? -1 }
       await this.report(t, svc, { status: 'RUNNING' })
       log('%s/%d running (%s)', svc.name, t.n, inst.id)
     } catch (err) {
       await this.fail(t, svc, (err as Error).message)
     } finally {
       t.busy = false
+      if (t.exited !== undefined) this.loop.trigger()
     }
   }
 
@@ -231,7 +254,13 @@ export class Agent {
 
   private async onExit (kind: 'docker' | 'process', id: string, code: number): Promise<void> {
     const t = [...this.tracked.values()].find(x => x.kind === kind && x.id === id)
-    if (t === undefined || t.busy) return
+    if (t === undefined) return
+    if (t.busy) {
+      // Mid-launch (its RUNNING report still being written) or mid-removal: handled once the agent is free.
+      // Dropped, it would leave a dead instance marked RUNNING for good.
+      t.exited = { id, code }
+      return
+    }
     const svc = this.init.state.get<ServiceRecord>(keys.svc(t.svc))
     if (svc === undefined) return
     const policy = svc.spec.restart
@@ -289,7 +318,13 @@ export class Agent {
       ...patch,
       updatedAt: this.init.clock.wall()
     }
+    if (record.reason !== null && record.reason.length > MAX_REASON) record.reason = `${record.reason.slice(0, MAX_REASON - 1)}…`
     await this.init.state.put(keys.inst(t.svc, t.n), record)
+  }
+
+  /** Work started from a loop or a listener: a failure (a refused state write, say) is logged, never unhandled. */
+  private background (what: string, work: Promise<void>): void {
+    work.catch(err => { log.error('%s failed: %s', what, (err as Error).message) })
   }
 
   private publishDigest (): void {

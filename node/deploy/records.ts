@@ -7,6 +7,7 @@
 //   place/<svc>/<n>      PlacementRecord       the owner region's leader, fenced by (epoch, term)
 //   inst/<svc>/<n>       InstanceRecord        the hosting peer (or the entry peer for negative states)
 //   sched/<svc>          ScheduleRecord        the last scheduling attempt, for `grove explain`
+//   sip/<ip>             IpClaim               whoever allocated the overlay address (entry peer or leader)
 import { z } from 'zod'
 import { peerIdString, regionName } from '../wire/schemas.js'
 
@@ -141,13 +142,26 @@ export const scheduleRecordSchema = z.object({
 })
 export type ScheduleRecord = z.infer<typeof scheduleRecordSchema>
 
+/** A service-IP claim: which service (and, for instance IPs, which instance) an overlay address belongs to. */
+export const ipClaimSchema = z.object({
+  ip: z.string().regex(/^10\.30\.\d{1,3}\.\d{1,3}$/, 'must be in 10.30.0.0/16'),
+  svc: id,
+  kind: z.enum(['rr', 'closest', 'instance']),
+  /** The instance number, for kind 'instance'. */
+  n: z.number().int().nonnegative().optional(),
+  by: peerIdString,
+  at: finiteNonNeg
+})
+export type IpClaim = z.infer<typeof ipClaimSchema>
+
 export const keys = {
   app: (app: string) => `app/${app}`,
   svc: (svc: string) => `svc/${svc}`,
   own: (svc: string) => `own/${svc}`,
   place: (svc: string, n: number) => `place/${svc}/${n}`,
   inst: (svc: string, n: number) => `inst/${svc}/${n}`,
-  sched: (svc: string) => `sched/${svc}`
+  sched: (svc: string) => `sched/${svc}`,
+  sip: (ip: string) => `sip/${ip}`
 }
 
 /** Placements are fenced: a hand-off (epoch) outranks any term, and a higher term outranks a lower one. */
@@ -161,7 +175,8 @@ const SCHEMAS: Array<[RegExp, z.ZodType]> = [
   [/^own\/[0-9a-f]{24}$/, ownerRecordSchema],
   [/^place\/[0-9a-f]{24}\/\d+$/, placementRecordSchema],
   [/^inst\/[0-9a-f]{24}\/\d+$/, instanceRecordSchema],
-  [/^sched\/[0-9a-f]{24}$/, scheduleRecordSchema]
+  [/^sched\/[0-9a-f]{24}$/, scheduleRecordSchema],
+  [/^sip\/10\.30\.\d{1,3}\.\d{1,3}$/, ipClaimSchema]
 ]
 
 /** The state map's validator: an error message rejects the entry. Unknown key families are refused. */
