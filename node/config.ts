@@ -133,6 +133,12 @@ export interface DaemonConfig {
   areas: Record<string, { name: string, center: { lat: number, lon: number }, radiusKm: number }>
   /** The user of the Oakestra-compatible login. */
   oakestra: { user: string, password: string }
+  /**
+   * The service proxy: `privileged` puts service IPs on the loopback interface (root; one peer per network
+   * namespace), `unprivileged` maps 10.30.a.b to <overlayLoopback>.a.b, `off` runs none.
+   */
+  overlay: 'off' | 'unprivileged' | 'privileged'
+  overlayLoopback: string
   timings: Timings
 }
 
@@ -159,6 +165,8 @@ export interface RawOptions {
   areas?: string | Record<string, { lat: number, lon: number, radiusKm: number }>
   oakestraUser?: string
   oakestraPassword?: string
+  overlay?: string
+  overlayLoopback?: string
 }
 
 type Source = 'flag' | 'env' | 'file'
@@ -178,7 +186,9 @@ const FLAG_NAMES: Record<keyof RawOptions, string> = {
   policy: 'policy',
   areas: 'areas',
   oakestraUser: 'oakestra-user',
-  oakestraPassword: 'oakestra-password'
+  oakestraPassword: 'oakestra-password',
+  overlay: 'overlay',
+  overlayLoopback: 'overlay-loopback'
 }
 
 export function optionLabel (key: keyof RawOptions, source: Source): string {
@@ -245,7 +255,9 @@ const fileSchema = z.object({
   policy: fileString,
   areas: either(fileString, z.record(z.string(), z.strictObject({ lat: fileNumber, lon: fileNumber, radiusKm: fileNumber })), 'a JSON string or an object {"name": {"lat", "lon", "radiusKm"}}'),
   oakestraUser: fileString,
-  oakestraPassword: fileString
+  oakestraPassword: fileString,
+  overlay: fileString,
+  overlayLoopback: fileString
 } satisfies Record<Exclude<keyof RawOptions, 'dataDir'>, z.ZodType>).partial()
 
 export async function readConfigFile (dataDir: string): Promise<RawOptions> {
@@ -484,7 +496,15 @@ export function resolveConfig (sources: { flags: RawOptions, env: RawOptions, fi
 
   const oakestra = { user: pick('oakestraUser')?.[0] ?? 'Admin', password: pick('oakestraPassword')?.[0] ?? 'Admin' }
 
-  return { dataDir, region, listen, api, profile, name, labels, location, lead, join, metricsOpen, runtimes, policy, areas, oakestra, timings: PROFILE_TIMINGS[profile] }
+  const overlayOpt = pick('overlay')
+  const overlay = (overlayOpt?.[0] ?? 'unprivileged') as DaemonConfig['overlay']
+  if (!['off', 'unprivileged', 'privileged'].includes(overlay)) fail('overlay', overlayOpt![1], `must be off, unprivileged or privileged, got "${overlay}"`)
+  const loopOpt = pick('overlayLoopback')
+  const overlayLoopback = loopOpt?.[0] ?? '127.30'
+  const m = /^127\.(\d{1,3})$/.exec(overlayLoopback)
+  if (m === null || Number(m[1]) < 1 || Number(m[1]) > 254) fail('overlayLoopback', loopOpt![1], `must be 127.N with N from 1 to 254 (service IP 10.30.a.b maps to 127.N.a.b), got "${overlayLoopback}"`)
+
+  return { dataDir, region, listen, api, profile, name, labels, location, lead, join, metricsOpen, runtimes, policy, areas, oakestra, overlay, overlayLoopback, timings: PROFILE_TIMINGS[profile] }
 }
 
 /** Loads everything for `grove daemon`: the file is read from the data dir the flags or env name. */

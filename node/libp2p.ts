@@ -12,6 +12,7 @@ import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { kadDHT, type KadDHT } from '@libp2p/kad-dht'
 import { bootstrap } from '@libp2p/bootstrap'
 import { preSharedKey } from '@libp2p/pnet'
+import { circuitRelayServer, circuitRelayTransport, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { isLoopback } from '@libp2p/utils'
 import type { ConnectionProtector, PeerInfo, PrivateKey } from '@libp2p/interface'
 import { delayingProtector, type DelaySpec } from './emulate-delay.js'
@@ -24,6 +25,7 @@ export type GroveServices = {
   ping: Ping
   pubsub: GossipSub
   dht: KadDHT
+  relay: CircuitRelayService
 }
 
 export type GroveLibp2p = Libp2p<GroveServices>
@@ -65,7 +67,9 @@ export async function createHost (init: HostInit): Promise<GroveLibp2p> {
     datastore: init.datastore,
     start: false,
     addresses: { listen: init.listen },
-    transports: [tcp()],
+    // The relay transport lets a peer that cannot be dialled directly (behind NAT, or listening only on
+    // /p2p-circuit) be reached through any peer that runs the relay service: the overlay's tunnel fallback.
+    transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionProtector: protector(init) as never,
@@ -89,6 +93,14 @@ export async function createHost (init: HostInit): Promise<GroveLibp2p> {
         heartbeatInterval: init.gossipHeartbeatMs,
         globalSignaturePolicy: 'StrictSign',
         maxInboundDataLength: 256 * 1024
+      }),
+      // Every peer can relay. In a private mesh only members can reach it at all (the swarm key), so the default
+      // limits (128 KiB, 2 minutes per relayed connection: enough for hole punching, useless for a data tunnel) are
+      // lifted; a public mesh keeps them.
+      relay: circuitRelayServer({
+        reservations: { applyDefaultLimit: init.swarmKey === undefined, maxReservations: 256 },
+        maxInboundHopStreams: 256,
+        maxOutboundStopStreams: 256
       }),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,

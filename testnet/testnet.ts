@@ -143,10 +143,14 @@ async function waitForApi (p: { api: string, dataDir: string, pid: number | null
 }
 
 /** The arguments that start (or restart) a peer at its recorded addresses. */
-function daemonArgs (t: { profile: string, runtime: RuntimeChoice }, p: TestnetPeer): string[] {
+function daemonArgs (t: { profile: string, runtime: RuntimeChoice, isolation: Isolation }, p: TestnetPeer): string[] {
   // --runtime docker offers both runtimes (a process service still runs); process offers processes only.
   const runtimes = t.runtime === 'docker' ? 'docker,process' : t.runtime
-  return ['--data-dir', p.dataDir, '--name', p.name, '--listen', p.listen, '--api', p.apiListen, '--profile', t.profile, '--runtimes', runtimes]
+  // In its own namespace a peer can put service IPs on its loopback interface; on a shared host each peer maps
+  // them into its own 127.N/16 so that the proxies of different peers do not collide.
+  const index = Number(p.name.slice('peer-'.length))
+  const overlay = t.isolation === 'netns' ? ['--overlay', 'privileged'] : ['--overlay', 'unprivileged', '--overlay-loopback', `127.${40 + (index % 200)}`]
+  return ['--data-dir', p.dataDir, '--name', p.name, '--listen', p.listen, '--api', p.apiListen, '--profile', t.profile, '--runtimes', runtimes, ...overlay]
 }
 
 interface Convergence { converged: boolean, up: number, leaders: number, complete: number, missing: string[] }

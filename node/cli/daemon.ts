@@ -24,6 +24,9 @@ export const DAEMON_USAGE = `usage: grove daemon --data-dir DIR [--region NAME] 
   --policy ROM|LDP      node placement policy when this peer leads (default ROM)
   --areas JSON          named areas for constraints: {"name": {"lat": 48.1, "lon": 11.6, "radiusKm": 30}}
   --oakestra-user U, --oakestra-password P   the Oakestra-compatible login (default Admin/Admin)
+  --overlay MODE        service proxy: unprivileged (default: 10.30.a.b is served on 127.30.a.b),
+                        privileged (root: service IPs on the loopback interface), or off
+  --overlay-loopback 127.N   where unprivileged mode maps service IPs (one N per peer on a shared host)
   --metrics-open        serve /metrics without the token
   --quiet               no log lines on stderr
 
@@ -62,6 +65,8 @@ export function daemonFlags (argv: string[], extra: Record<string, { type: 'stri
         areas: { type: 'string' },
         'oakestra-user': { type: 'string' },
         'oakestra-password': { type: 'string' },
+        overlay: { type: 'string' },
+        'overlay-loopback': { type: 'string' },
         ...extra
       }
     }))
@@ -87,6 +92,8 @@ export function daemonFlags (argv: string[], extra: Record<string, { type: 'stri
   if (values.areas !== undefined) flags.areas = values.areas as string
   if (values['oakestra-user'] !== undefined) flags.oakestraUser = values['oakestra-user'] as string
   if (values['oakestra-password'] !== undefined) flags.oakestraPassword = values['oakestra-password'] as string
+  if (values.overlay !== undefined) flags.overlay = values.overlay as string
+  if (values['overlay-loopback'] !== undefined) flags.overlayLoopback = values['overlay-loopback'] as string
   return flags
 }
 

@@ -315,7 +315,9 @@ describe('config', () => {
       policy: ['--policy', 'GROVE_POLICY', 'config.json: policy'],
       areas: ['--areas', 'GROVE_AREAS', 'config.json: areas'],
       oakestraUser: ['--oakestra-user', 'GROVE_OAKESTRA_USER', 'config.json: oakestraUser'],
-      oakestraPassword: ['--oakestra-password', 'GROVE_OAKESTRA_PASSWORD', 'config.json: oakestraPassword']
+      oakestraPassword: ['--oakestra-password', 'GROVE_OAKESTRA_PASSWORD', 'config.json: oakestraPassword'],
+      overlay: ['--overlay', 'GROVE_OVERLAY', 'config.json: overlay'],
+      overlayLoopback: ['--overlay-loopback', 'GROVE_OVERLAY_LOOPBACK', 'config.json: overlayLoopback']
     }
 
     // Each bad value is given as a string (a flag or a variable holds one); the file gets the same string.
@@ -323,6 +325,8 @@ describe('config', () => {
       { key: 'region', value: 'Home', pattern: /"Home" must be 1-63 lowercase letters/ },
       { key: 'runtimes', value: 'process,podman', pattern: /"podman" is not a runtime/ },
       { key: 'policy', value: 'fastest', pattern: /must be ROM or LDP, got "fastest"/ },
+      { key: 'overlay', value: 'on', pattern: /must be off, unprivileged or privileged, got "on"/ },
+      { key: 'overlayLoopback', value: '10.30', pattern: /must be 127\.N with N from 1 to 254/ },
       { key: 'areas', value: '{"munich": {"lat": 99, "lon": 11, "radiusKm": 5}}', pattern: /munich: latitude must be a number within -90..90/ },
       { key: 'areas', value: '{"munich": {"lat": 48, "lon": 11, "radiusKm": -1}}', pattern: /munich: radiusKm must be a non-negative number/ },
       { key: 'region', value: '-home', pattern: /not starting or ending with a dash/ },
