@@ -92,6 +92,11 @@ export async function createHost (init: HostInit): Promise<GroveLibp2p> {
         floodPublish: false,
         heartbeatInterval: init.gossipHeartbeatMs,
         globalSignaturePolicy: 'StrictSign',
+        // Gossipsub's IP-colocation penalty (P6) is a Sybil defence for public networks: more than 10 peers on one
+        // address push each other's scores below the gossip and publish thresholds. Peers of a testnet share
+        // 127.0.0.1, and several daemons may share a host's LAN address; in a mesh that only members can join, the
+        // penalty would only silence healthy peers.
+        scoreParams: { IPColocationFactorWeight: 0 },
         maxInboundDataLength: 256 * 1024
       }),
       // Every peer can relay. In a private mesh only members can reach it at all (the swarm key), so the default
