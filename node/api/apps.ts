@@ -5,7 +5,7 @@ import type { Route, RouteContext } from './routes.js'
 import type { Peer } from '../peer.js'
 import { newId } from '../deploy/deployer.js'
 import {
-  keys, type ApplicationRecord, type InstanceRecord, type OwnerRecord, type ScheduleRecord, type ServiceRecord
+  keys, type ApplicationRecord, type InstanceRecord, type IpClaim, type OwnerRecord, type ScheduleRecord, type ServiceRecord
 } from '../deploy/records.js'
 
 const ID = /^[0-9a-f]{24}$/
@@ -40,6 +40,7 @@ export function resolveApp (peer: Peer, ref: string): ApplicationRecord {
 
 export interface InstanceView {
   n: number
+  instanceIp: string | null
   status: string
   peerId: string | null
   peerName: string | null
@@ -52,12 +53,14 @@ export interface InstanceView {
 
 export function instanceViews (peer: Peer, svc: ServiceRecord): InstanceView[] {
   const records = new Map(peer.state.entries<InstanceRecord>(`inst/${svc.id}/`).map(([, r]) => [r.n, r]))
+  const ips = peer.deployer.addresses(svc.id).instances
   const numbers = [...new Set([...svc.instances, ...[...records.values()].filter(r => r.status !== 'UNDEPLOYED').map(r => r.n)])].sort((a, b) => a - b)
   return numbers.map(n => {
     const r = records.get(n)
     const name = r?.peerName ?? (r?.peerId == null ? null : peer.membership.members.get(r.peerId)?.status.name ?? (r.peerId === peer.peerId ? peer.config.name : null))
     return {
       n,
+      instanceIp: ips.get(n) ?? null,
       status: r?.status ?? (svc.deployed ? 'REQUESTED' : 'UNDEPLOYED'),
       peerId: r?.peerId ?? null,
       peerName: name,
@@ -73,6 +76,7 @@ export function instanceViews (peer: Peer, svc: ServiceRecord): InstanceView[] {
 export function serviceView (peer: Peer, svc: ServiceRecord): Record<string, unknown> {
   const app = peer.state.get<ApplicationRecord>(keys.app(svc.app))
   const own = peer.state.get<OwnerRecord>(keys.own(svc.id))
+  const ips = peer.deployer.addresses(svc.id)
   const s = svc.spec
   return {
     id: svc.id,
@@ -88,6 +92,7 @@ export function serviceView (peer: Peer, svc: ServiceRecord): Record<string, unk
     memory: s.memory,
     vcpus: s.vcpus,
     ports: s.ports,
+    serviceIps: { rr: ips.rr ?? null, closest: ips.closest ?? null },
     region: own?.region ?? null,
     instances: instanceViews(peer, svc)
   }
@@ -119,6 +124,10 @@ export function buildRecords (peer: Peer, body: unknown): Array<{ app: Applicati
   const taken = new Map<string, string>()
   for (const [, svc] of peer.state.entries<ServiceRecord>('svc/')) {
     for (const ip of [svc.spec.addresses.rrIp, svc.spec.addresses.closestIp]) if (ip !== undefined) taken.set(ip, svc.name)
+  }
+  // Every address claimed in the overlay, allocated ones included.
+  for (const [, c] of peer.state.entries<IpClaim>('sip/')) {
+    if (!taken.has(c.ip)) taken.set(c.ip, peer.state.get<ServiceRecord>(keys.svc(c.svc))?.name ?? c.svc)
   }
   const now = peer.clock.wall()
   return apps.map((spec, a) => {

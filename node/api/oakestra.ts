@@ -48,7 +48,10 @@ function oakService (peer: Peer, svc: ServiceRecord): Record<string, unknown> {
     storage: s.storage,
     code: s.image ?? '',
     port: portString(svc),
-    addresses: { ...(s.addresses.rrIp === undefined ? {} : { rr_ip: s.addresses.rrIp }), ...(s.addresses.closestIp === undefined ? {} : { closest_ip: s.addresses.closestIp }) },
+    addresses: (() => {
+      const ips = peer.deployer.addresses(svc.id)
+      return { ...(ips.rr === undefined ? {} : { rr_ip: ips.rr }), ...(ips.closest === undefined ? {} : { closest_ip: ips.closest }) }
+    })(),
     status: instances.some(i => i.status === 'RUNNING') ? 'RUNNING' : (instances[0]?.status ?? 'REQUESTED'),
     instance_list: instances.map(i => ({
       instance_number: i.n,

@@ -7,8 +7,8 @@ import { sleep } from '../clock.js'
 
 type Values = Record<string, string | boolean | undefined>
 
-interface InstanceView { n: number, status: string, peerId: string | null, peerName: string | null, region: string | null, reason: string | null, startedAt: string | null, restarts: number, endpoints: Array<{ host: string, port: number, containerPort: number, protocol: string }> }
-interface ServiceView { id: string, name: string, app: string, appName: string | null, replicas: number, deployed: boolean, virtualization: string, image: string | null, cmd: string[], region: string | null, instances: InstanceView[] }
+interface InstanceView { n: number, instanceIp: string | null, status: string, peerId: string | null, peerName: string | null, region: string | null, reason: string | null, startedAt: string | null, restarts: number, endpoints: Array<{ host: string, port: number, containerPort: number, protocol: string }> }
+interface ServiceView { id: string, name: string, app: string, appName: string | null, replicas: number, deployed: boolean, virtualization: string, image: string | null, cmd: string[], region: string | null, serviceIps: { rr: string | null, closest: string | null }, ports: Array<{ container: number, protocol: string }>, instances: InstanceView[] }
 interface AppView { id: string, name: string, namespace: string, createdAt: string, services: ServiceView[] }
 
 export const APPS_USAGE = `deployment commands (each takes --data-dir DIR, or --api URL with --token T, and --json):
@@ -129,10 +129,13 @@ export async function runServices (argv: string[]): Promise<void> {
   const services = app === undefined ? res.services : res.services.filter(s => s.appName === app || s.app === app)
   if (values.json === true) { printJson({ services }); return }
   if (services.length === 0) { process.stdout.write('no services\n'); return }
-  process.stdout.write(table(['SERVICE', 'ID', 'REGION', 'REPLICAS', 'RUNNING', 'RUNTIME', 'IMAGE/CMD'], services.map(s => [
+  process.stdout.write(table(['SERVICE', 'ID', 'REGION', 'REPLICAS', 'RUNNING', 'RR IP', 'CLOSEST IP', 'PORTS', 'RUNTIME', 'IMAGE/CMD'], services.map(s => [
     `${s.appName ?? '?'}.${s.name}`, s.id, s.region ?? '-', String(s.replicas),
-    String(s.instances.filter(i => i.status === 'RUNNING').length), s.virtualization,
-    (s.image ?? s.cmd.join(' ')).slice(0, 48)
+    String(s.instances.filter(i => i.status === 'RUNNING').length),
+    s.serviceIps.rr ?? '-', s.serviceIps.closest ?? '-',
+    s.ports.map(p => `${p.container}/${p.protocol}`).join(',') || '-',
+    s.virtualization,
+    (s.image ?? s.cmd.join(' ')).slice(0, 40)
   ])) + '\n')
 }
 
@@ -142,8 +145,8 @@ export async function runPs (argv: string[]): Promise<void> {
   const rows = res.services.flatMap(s => s.instances.map(i => ({ s, i })))
   if (values.json === true) { printJson({ instances: rows.map(({ s, i }) => ({ service: s.id, name: `${s.appName}.${s.name}`, ...i })) }); return }
   if (rows.length === 0) { process.stdout.write('no instances\n'); return }
-  process.stdout.write(table(['INSTANCE', 'STATUS', 'PEER', 'REGION', 'AGE', 'RESTARTS', 'ENDPOINT'], rows.map(({ s, i }) => [
-    `${s.appName ?? '?'}.${s.name}/${i.n}`, i.status, i.peerName ?? shortId(i.peerId), i.region ?? '-',
+  process.stdout.write(table(['INSTANCE', 'STATUS', 'PEER', 'REGION', 'INSTANCE IP', 'AGE', 'RESTARTS', 'ENDPOINT'], rows.map(({ s, i }) => [
+    `${s.appName ?? '?'}.${s.name}/${i.n}`, i.status, i.peerName ?? shortId(i.peerId), i.region ?? '-', i.instanceIp ?? '-',
     i.status === 'RUNNING' ? age(i.startedAt) : '-', String(i.restarts),
     i.endpoints.map(e => `${e.host}:${e.port}->${e.containerPort}/${e.protocol}`).join(',') || '-'
   ])) + '\n')

@@ -28,10 +28,11 @@ import { logger, info } from '../log.js'
 import type { StateMap } from './state-map.js'
 import {
   keys, fence, serviceRecordSchema, NEGATIVE_STATES,
-  type ApplicationRecord, type InstanceRecord, type InstanceState, type OwnerRecord, type PlacementRecord,
+  type ApplicationRecord, type InstanceRecord, type InstanceState, type IpClaim, type OwnerRecord, type PlacementRecord,
   type ScheduleRecord, type ServiceRecord
 } from './records.js'
 import { nodeCandidate, regionCandidate } from './candidates.js'
+import { plannedClaims, claimsOf } from '../../overlay/addresses.js'
 
 const log = logger('deploy')
 
@@ -140,12 +141,39 @@ export class Deployer {
 
   // ----- entry peer ---------------------------------------------------------------------------------------------
 
+  /**
+   * Claims the overlay addresses a service still lacks: its round-robin and closest IPs and one IP per instance.
+   * Every peer computes the same candidates for the same service, so the entry peer and a leader repairing the
+   * claims agree; two services that raced for one address end with one winner under LWW, and the loser gets a new
+   * address the next time this runs (the leader's reconcile loop runs it for every service it holds).
+   */
+  async claimAddresses (svc: ServiceRecord): Promise<void> {
+    const claims = this.init.state.entries<IpClaim>('sip/').map(([, c]) => c)
+    const { claims: needed } = plannedClaims(svc, claims, { by: this.self, at: this.init.clock.wall() })
+    for (const c of needed) await this.init.state.put(keys.sip(c.ip), c)
+  }
+
+  /** Releases a service's addresses: all of them, or only the instance IPs of instances no longer wanted. */
+  async releaseAddresses (svcId: string, keepInstances?: number[]): Promise<void> {
+    for (const [key, c] of this.init.state.entries<IpClaim>('sip/')) {
+      if (c.svc !== svcId) continue
+      if (keepInstances !== undefined && (c.kind !== 'instance' || keepInstances.includes(c.n ?? -1))) continue
+      await this.init.state.del(key)
+    }
+  }
+
+  /** The addresses a service holds now. */
+  addresses (svcId: string): ReturnType<typeof claimsOf> {
+    return claimsOf(svcId, this.init.state.entries<IpClaim>('sip/').map(([, c]) => c))
+  }
+
   /** Registers applications (already validated) and, when `deploy`, schedules every service. */
   async register (apps: Array<{ app: ApplicationRecord, services: ServiceRecord[] }>, deploy: boolean): Promise<void> {
     const now = this.init.clock.wall()
     for (const { app, services } of apps) {
       for (const svc of services) {
         await this.init.state.put(keys.svc(svc.id), { ...svc, deployed: deploy })
+        await this.claimAddresses(svc)
         if (deploy) {
           for (const n of svc.instances) await this.writeInstance(svc.id, n, { status: 'REQUESTED', peerId: null, region: null, reason: null }, now)
         }
@@ -362,6 +390,8 @@ export class Deployer {
       if (own.leader !== this.self || own.term < term) {
         await this.init.state.put(keys.own(svcId), { ...own, leader: this.self, term })
       }
+      // Repairs addresses lost to a concurrent claim (or never claimed, if the entry peer died mid-way).
+      await this.claimAddresses(svc)
       const desired = new Set(svc.instances)
       for (const p of placements) {
         if (!desired.has(p.n)) await this.init.state.del(keys.place(svcId, p.n), { term: fence(own.epoch, term) })
@@ -433,6 +463,8 @@ export class Deployer {
     if (svc === undefined) throw new Error(`service ${svcId} does not exist`)
     const next: ServiceRecord = { ...svc, instances: [...new Set(instances)].sort((a, b) => a - b), deployed: true }
     await this.init.state.put(keys.svc(svcId), next)
+    await this.claimAddresses(next)
+    await this.releaseAddresses(svcId, next.instances)
     const added = next.instances.filter(n => !svc.instances.includes(n) || !svc.deployed)
     for (const n of added) await this.writeInstance(svcId, n, { status: 'REQUESTED' })
     for (const n of svc.instances.filter(n => !next.instances.includes(n))) await this.writeInstance(svcId, n, { status: 'UNDEPLOYED' })
@@ -448,6 +480,7 @@ export class Deployer {
     const svc = this.init.state.get<ServiceRecord>(keys.svc(svcId))
     if (svc === undefined) return
     await this.init.state.put(keys.svc(svcId), { ...svc, deployed: false, instances: [] })
+    await this.releaseAddresses(svcId, [])
     for (const n of svc.instances) await this.writeInstance(svcId, n, { status: 'UNDEPLOYED' })
   }
 
@@ -457,6 +490,7 @@ export class Deployer {
     if (app === undefined) return
     for (const svcId of app.services) {
       await this.undeployService(svcId)
+      await this.releaseAddresses(svcId)
       await this.init.state.del(keys.svc(svcId))
       await this.init.state.del(keys.sched(svcId))
     }
