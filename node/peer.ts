@@ -26,6 +26,8 @@ import { fetchLogs, serveLogs } from './deploy/logs.js'
 import { Agent } from './agent/agent.js'
 import { ProcessRuntime, DockerRuntime, type Runtime } from './runtime/index.js'
 import { LOGS_PROTOCOL } from './protocols.js'
+import { Overlay } from '../overlay/index.js'
+import type { InstanceRecord } from './deploy/records.js'
 import { logger, info } from './log.js'
 import type { Resources } from './wire/schemas.js'
 
@@ -79,6 +81,7 @@ export class Peer {
   deployer!: Deployer
   agent!: Agent
   runtimes: { docker?: Runtime, process?: Runtime } = {}
+  overlay: Overlay | undefined
 
   constructor (private readonly init: PeerInit) {
     this.config = init.config
@@ -236,6 +239,21 @@ export class Peer {
     await serveLogs(this.libp2p, (svc, n, opts) => this.localLogs(svc, n, opts), (peer) => this.libp2p.getPeers().some(p => p.toString() === peer))
     this.stops.push(async () => { await this.libp2p.unhandle(LOGS_PROTOCOL) })
 
+    if (config.overlay !== 'off') {
+      const overlay = new Overlay({
+        libp2p: this.libp2p,
+        state: this.state,
+        self: this.peerId,
+        clock: this.clock,
+        mode: config.overlay,
+        loopbackPrefix: config.overlayLoopback,
+        rttMs: (peer) => this.rttTo(peer)
+      })
+      await overlay.start()
+      this.overlay = overlay
+      this.stops.push(async () => { await overlay.stop() })
+    }
+
     this.joiner = new Periodic({ name: 'join', intervalMs: Math.max(2000, config.timings.suspectAfter), jitter: 0.2, timeoutMs: 10_000 }, async (signal) => { await this.findRegion(signal) })
     this.joiner.start()
     this.stops.push(() => { this.joiner?.stop() })
@@ -246,6 +264,23 @@ export class Peer {
     this.stops.push(async () => { await this.api.stop() })
     info(`peer ${config.name} (${this.peerId}) started in region ${config.region}, profile ${config.profile}; API on http://${this.api.address}`)
     for (const a of this.libp2p.getMultiaddrs()) info(`listening on ${a.toString()}`)
+  }
+
+  /**
+   * The RTT to a peer for the overlay's closest policy: measured by probes for peers of this region, estimated from
+   * Vivaldi coordinates otherwise (a peer of another region is placed at its region's coordinate centroid).
+   */
+  private rttTo (peer: string): number | undefined {
+    const m = this.membership.members.get(peer)
+    if (m !== undefined) return m.rttMs ?? this.membership.vivaldi.estimateRtt(m.status.coordinate)
+    const inst = this.state.entries<InstanceRecord>('inst/').find(([, r]) => r.peerId === peer)?.[1]
+    const summary = inst?.region == null ? undefined : this.regions.get(inst.region)?.summary
+    if (summary?.coordinate == null) return undefined
+    try {
+      return this.membership.vivaldi.estimateRtt(summary.coordinate)
+    } catch {
+      return undefined
+    }
   }
 
   private localLogs (svc: string, n: number, opts: { tail?: number, follow: boolean, signal: AbortSignal }): AsyncIterable<string> | undefined {

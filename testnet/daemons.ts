@@ -32,6 +32,8 @@ export interface DaemonSpec {
   region?: string
   dataDir: string
   p2pPort: number
+  /** Listen addresses instead of 127.0.0.1:p2pPort (e.g. only /p2p-circuit). */
+  listen?: string[]
   apiPort: number
   profile?: 'local' | 'lan' | 'wan'
   join?: string[]
@@ -83,7 +85,7 @@ export async function startDaemon (spec: DaemonSpec): Promise<RunningDaemon> {
     ...(spec.nodeArgs ?? []), groveBin(), 'daemon',
     '--data-dir', spec.dataDir,
     '--name', spec.name,
-    '--listen', `/ip4/127.0.0.1/tcp/${spec.p2pPort}`,
+    ...(spec.listen ?? [`/ip4/127.0.0.1/tcp/${spec.p2pPort}`]).flatMap(l => ['--listen', l]),
     '--api', `127.0.0.1:${spec.apiPort}`,
     '--profile', spec.profile ?? 'local',
     ...(spec.region === undefined ? [] : ['--region', spec.region]),

@@ -8,6 +8,7 @@ import { describeIssue } from '../wire/codec.js'
 import { VERSION } from '../version.js'
 import { appRoutes } from './apps.js'
 import { oakestraRoutes } from './oakestra.js'
+import { overlayRoutes } from './overlay.js'
 
 export interface RouteContext {
   peer: Peer
@@ -105,7 +106,7 @@ async function remoteNodes (peer: Peer, region: string): Promise<{ via: string, 
 const regionQuery = z.string().regex(REGION_NAME, 'must be a region name: lowercase letters, digits and dashes')
 
 export function routes (): Route[] {
-  return [...baseRoutes(), ...appRoutes(), ...oakestraRoutes()]
+  return [...baseRoutes(), ...appRoutes(), ...oakestraRoutes(), ...overlayRoutes()]
 }
 
 function baseRoutes (): Route[] {

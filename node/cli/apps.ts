@@ -20,6 +20,8 @@ export const APPS_USAGE = `deployment commands (each takes --data-dir DIR, or --
   grove undeploy APP|SVC                       remove an application, or every instance of a service
   grove logs SVC[/N] [-f] [--tail N]           an instance's logs, from whichever peer runs it
   grove explain SVC                            why a service is (or is not) placed where it is
+  grove connect SVC [--policy rr|closest|instance:N] [--port P]
+                                               the local address that reaches the service through the overlay
 SVC is a service ID or app.service.`
 
 function parse (argv: string[], options: Record<string, { type: 'string' | 'boolean', short?: string }> = {}): { values: Values, positionals: string[] } {
@@ -237,4 +239,28 @@ export async function runExplain (argv: string[]): Promise<void> {
   }
   for (const i of e.instances) out.push(`  instance ${i.n}: ${i.status}${i.region === null ? '' : ` in ${i.region}`}${i.peerName === null ? '' : ` on ${i.peerName}`}${i.reason === null ? '' : ` (${i.reason})`}`)
   process.stdout.write(out.join('\n') + '\n')
+}
+
+interface EndpointView { ip: string, port: number, protocol: string, policy: string, svc: string, n?: number, local: { host: string, port: number } }
+
+/** `grove connect SVC [--policy rr|closest|instance:N] [--port P]`: the local address to reach a service at. */
+export async function runConnect (argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv, { policy: { type: 'string' }, port: { type: 'string' } })
+  const ref = positional(positionals, 'SVC', 'grove connect SVC [--policy rr|closest|instance:N]')
+  const policy = String(values.policy ?? 'rr')
+  const m = /^(rr|closest|instance:(\d+))$/.exec(policy)
+  if (m === null) throw new CliError(`--policy: rr, closest or instance:N (got "${policy}")`, 2)
+  const t = await target(values)
+  const svc = await apiCall<ServiceView & { instances: Array<InstanceView & { instanceIp: string | null }> }>(t, 'GET', `/api/v1/services/${encodeURIComponent(ref)}`)
+  const ip = m[2] !== undefined
+    ? svc.instances.find(i => i.n === Number(m[2]))?.instanceIp
+    : policy === 'rr' ? svc.serviceIps.rr : svc.serviceIps.closest
+  if (ip == null) throw new CliError(`${svc.appName}.${svc.name} has no ${m[2] !== undefined ? `instance ${m[2]}` : `${policy} IP`} yet`)
+  const { endpoints } = await apiCall<{ endpoints: EndpointView[] }>(t, 'GET', '/api/v1/overlay/endpoints')
+  const wanted = values.port === undefined ? undefined : Number(values.port)
+  if (wanted !== undefined && !Number.isInteger(wanted)) throw new CliError('--port: a port number', 2)
+  const e = endpoints.find(x => x.ip === ip && (wanted === undefined || x.port === wanted))
+  if (e === undefined) throw new CliError(`this peer has no listener for ${ip}${wanted === undefined ? '' : `:${wanted}`} yet (the service declares no port, or its routes are still arriving)`)
+  if (values.json === true) printJson({ service: svc.id, policy, ip, port: e.port, protocol: e.protocol, host: e.local.host, localPort: e.local.port })
+  else process.stdout.write(`${e.local.host}:${e.local.port}\n`)
 }

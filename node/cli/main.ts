@@ -12,7 +12,7 @@ commands:
   region      found a region (region bootstrap NAME) or print a join ticket (region ticket)
   testnet     a local multi-peer testnet (testnet up|status|down|kill|restart|partition|heal)
   deploy      deploy an Oakestra SLA (deploy FILE.json --wait)
-  apps, services, ps, scale, undeploy, logs, explain
+  apps, services, ps, scale, undeploy, logs, explain, connect
               see and change what runs (grove apps --help)
   status      this peer: role, term, leader, addresses
   nodes       the peers of a region and their state (--region R for another region)
@@ -50,10 +50,11 @@ async function main (argv: string[]): Promise<void> {
     case 'scale':
     case 'undeploy':
     case 'logs':
-    case 'explain': {
+    case 'explain':
+    case 'connect': {
       const cmds = await import('./apps.js')
       if (wantsHelp) { process.stdout.write(cmds.APPS_USAGE + '\n'); return }
-      const run = { deploy: cmds.runDeploy, apps: cmds.runApps, services: cmds.runServices, ps: cmds.runPs, scale: cmds.runScale, undeploy: cmds.runUndeploy, logs: cmds.runLogs, explain: cmds.runExplain }[command]
+      const run = { deploy: cmds.runDeploy, apps: cmds.runApps, services: cmds.runServices, ps: cmds.runPs, scale: cmds.runScale, undeploy: cmds.runUndeploy, logs: cmds.runLogs, explain: cmds.runExplain, connect: cmds.runConnect }[command]
       await run(rest)
       return
     }

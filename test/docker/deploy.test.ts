@@ -41,7 +41,7 @@ describeDocker('deploying containers (docker runtime, real engine, through the C
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'grove-docker-'))
-    const base = 20_000 + Math.floor(Math.random() * 20_000)
+    const base = 10_000 + Math.floor(Math.random() * 20_000)
     const up = await grove('testnet', 'up', '--dir', dir, '--base-port', String(base), '--peers', '3', '--regions', '1', '--runtime', 'docker')
     assert.equal(up.code, 0, up.stderr)
     t = JSON.parse(await readFile(join(dir, 'testnet.json'), 'utf8')) as TestnetFile

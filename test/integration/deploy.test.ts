@@ -55,7 +55,7 @@ describe('deploying onto a 2-region testnet (process runtime, through the CLI)',
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'grove-deploy-'))
-    const base = 20_000 + Math.floor(Math.random() * 20_000)
+    const base = 10_000 + Math.floor(Math.random() * 20_000)
     const up = await grove('testnet', 'up', '--dir', dir, '--base-port', String(base), '--runtime', 'process')
     assert.equal(up.code, 0, up.stderr)
     await reload()

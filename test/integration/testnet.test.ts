@@ -39,7 +39,7 @@ interface Nodes { nodes: Array<{ name: string, state: string }> }
 describe('grove testnet (through the CLI)', function () {
   this.timeout(240_000)
   let dir: string
-  const base = 20_000 + Math.floor(Math.random() * 20_000)
+  const base = 10_000 + Math.floor(Math.random() * 20_000)
 
   before(async () => { dir = await mkdtemp(join(tmpdir(), 'grove-tn-')) })
   after(async () => {

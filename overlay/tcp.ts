@@ -1,0 +1,170 @@
+// /grove/overlay/tcp/1.0.0: a TCP connection to a service, carried on a libp2p stream to the peer that hosts the
+// chosen instance.
+//
+//   proxy peer                                   hosting peer
+//   openTcp() ── header { v:1, ip, port } ──▶    resolveLocal(ip, port, 'tcp') → a RUNNING instance hosted here?
+//                                                  no  → { ok:false, error }, close
+//                                                  yes → net.connect(endpoint)
+//             ◀── { ok:true } ────────────────    (only once the instance accepted the connection)
+//   pipeSocketStream(client socket, stream)  ⇄    pipeSocketStream(instance socket, stream)
+//
+// The client sends nothing after the header until the answer, so a refusal is clean and the proxy can try the next
+// backend. The server side is not an open proxy: it connects only to endpoints of instances it hosts.
+import { connect, type NetConnectOpts, type Socket } from 'node:net'
+import type { Connection, Libp2p, Stream, StreamHandler } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { logger } from '@libp2p/logger'
+import { OVERLAY_TCP_PROTOCOL } from '../node/protocols.js'
+import { deadline } from '../node/clock.js'
+import { answerSchema, decodeControl, encodeControl, headerSchema, readControl, type Header } from './wire.js'
+import { OverlayRefusedError } from './errors.js'
+import { SOCKET_HIGH_WATER_MARK, pipeSocketStream, type Pipe } from './pipe.js'
+import type { Protocol } from './routes.js'
+
+const log = logger('grove:overlay:tcp')
+
+/** Streams per protocol and connection: the libp2p defaults (32 in, 64 out) are far too few for a busy service. */
+export const MAX_OVERLAY_STREAMS = 1024
+
+export const STREAM_OPTIONS = { maxInboundStreams: MAX_OVERLAY_STREAMS, maxOutboundStreams: MAX_OVERLAY_STREAMS, runOnLimitedConnection: true } as const
+
+export type FlowPath = 'local' | 'direct' | 'relay'
+
+/** A relayed connection (circuit relay v2) carries `/p2p-circuit` in its address, or has relay limits. */
+export function pathOf (connection: Pick<Connection, 'remoteAddr' | 'limits'>): 'direct' | 'relay' {
+  return connection.limits != null || connection.remoteAddr.toString().includes('/p2p-circuit') ? 'relay' : 'direct'
+}
+
+export type ResolveLocal = (ip: string, port: number, protocol: Protocol) => { host: string, port: number } | undefined
+
+export interface InboundFlow {
+  header: Header
+  peerId: string
+  path: 'direct' | 'relay'
+  target: { host: string, port: number }
+  pipe: Pipe
+}
+
+export interface TcpServerInit {
+  resolveLocal: ResolveLocal
+  /** Called for each accepted flow, so the overlay can list it and close it when its instance goes. */
+  onFlow?: (flow: InboundFlow) => void
+  /** The header must arrive within this. @default 5000 */
+  headerTimeoutMs?: number
+  /** The instance must accept the connection within this. @default 5000 */
+  connectTimeoutMs?: number
+}
+
+/** The server side: the handler to register for OVERLAY_TCP_PROTOCOL with STREAM_OPTIONS. */
+export function tcpHandler (init: TcpServerInit): StreamHandler {
+  return async (stream: Stream, connection: Connection) => {
+    const headerDeadline = deadline(init.headerTimeoutMs ?? 5_000)
+    let header: Header
+    let rest: Uint8Array[]
+    try {
+      const read = await readControl(stream, headerDeadline.signal, 'overlay header')
+      header = decodeControl(read.frame, headerSchema, 'overlay header')
+      rest = read.rest
+    } catch (err) {
+      log('bad header from %s: %s', connection.remotePeer.toString(), (err as Error).message)
+      stream.abort(err as Error)
+      return
+    } finally {
+      headerDeadline.clear()
+    }
+
+    const target = init.resolveLocal(header.ip, header.port, 'tcp')
+    if (target === undefined) {
+      await refuse(stream, `no RUNNING instance behind ${header.ip}:${header.port}/tcp is hosted on this peer`)
+      return
+    }
+    let socket: Socket
+    try {
+      socket = await connectTo(target, init.connectTimeoutMs ?? 5_000)
+    } catch (err) {
+      await refuse(stream, `the instance at ${target.host}:${target.port} refused: ${(err as Error).message}`)
+      return
+    }
+    try {
+      stream.send(encodeControl({ ok: true }))
+    } catch (err) {
+      socket.destroy()
+      stream.abort(err as Error)
+      return
+    }
+    const pipe = pipeSocketStream(socket, stream, rest)
+    init.onFlow?.({ header, peerId: connection.remotePeer.toString(), path: pathOf(connection), target, pipe })
+  }
+}
+
+/** Answers `{ ok: false }`, half-closes, and resets the stream if the client does not close its side soon. */
+export async function refuse (stream: Stream, error: string): Promise<void> {
+  log('refused stream: %s', error)
+  try {
+    stream.send(encodeControl({ ok: false, error }))
+    const grace = setTimeout(() => { stream.abort(new OverlayRefusedError(error)) }, 2_000)
+    grace.unref()
+    stream.addEventListener('close', () => { clearTimeout(grace) }, { once: true })
+    await stream.close()
+  } catch (err) {
+    stream.abort(err as Error)
+  }
+}
+
+/** net.connect with a deadline; the socket allows half-open connections, which the pipe relies on. */
+export async function connectTo (target: { host: string, port: number }, timeoutMs: number): Promise<Socket> {
+  return await new Promise<Socket>((resolve, reject) => {
+    // Node passes the options to stream.Duplex, which takes the high-water marks; @types/node does not list them.
+    const options = { host: target.host, port: target.port, allowHalfOpen: true, noDelay: true, readableHighWaterMark: SOCKET_HIGH_WATER_MARK, writableHighWaterMark: SOCKET_HIGH_WATER_MARK }
+    const socket = connect(options as NetConnectOpts)
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`no connection within ${timeoutMs} ms`))
+    }, timeoutMs)
+    socket.once('connect', () => {
+      clearTimeout(timer)
+      socket.removeAllListeners('error')
+      resolve(socket)
+    })
+    socket.once('error', (err) => {
+      clearTimeout(timer)
+      socket.destroy()
+      reject(err)
+    })
+  })
+}
+
+export interface Tunnel {
+  stream: Stream
+  connection: Connection
+  path: 'direct' | 'relay'
+  /** Bytes the hosting peer sent right after its answer: they go to the client first. */
+  leftover: Uint8Array[]
+}
+
+export type OverlayDialer = Pick<Libp2p, 'dial'>
+
+/**
+ * Opens a stream to `peerId` for `protocol`, sends the header and waits for the answer. Relayed connections are
+ * allowed (`runOnLimitedConnection`), so a peer reachable only through a relay is still served.
+ * @throws OverlayRefusedError when the hosting peer has no such instance
+ */
+export async function openTunnel (libp2p: OverlayDialer, protocol: string, peerId: string, ip: string, port: number, signal: AbortSignal): Promise<Tunnel> {
+  const connection = await libp2p.dial(peerIdFromString(peerId), { signal })
+  const stream = await connection.newStream(protocol, { signal, maxOutboundStreams: MAX_OVERLAY_STREAMS, runOnLimitedConnection: true })
+  try {
+    stream.send(encodeControl({ v: 1, ip, port }))
+    const { frame, rest } = await readControl(stream, signal, 'overlay answer')
+    const answer = decodeControl(frame, answerSchema, 'overlay answer')
+    if (!answer.ok) throw new OverlayRefusedError(`${peerId} refused ${ip}:${port}: ${answer.error ?? 'no reason given'}`)
+    return { stream, connection, path: pathOf(connection), leftover: rest }
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
+}
+
+/** The client side of the TCP protocol: a tunnel to pipe a net.Socket into (`pipeSocketStream(socket, t.stream, t.leftover)`). */
+export async function openTcp (libp2p: OverlayDialer, peerId: string, ip: string, port: number, signal: AbortSignal): Promise<Tunnel> {
+  return await openTunnel(libp2p, OVERLAY_TCP_PROTOCOL, peerId, ip, port, signal)
+}
