@@ -33,6 +33,12 @@ export class Metrics {
       const u = process.cpuUsage()
       g.set((u.user + u.system) / 1e6)
     })
+    gauge('grove_overlay_flows_total', 'Overlay flows since start, by hosting peer and path (local, direct, relay)', ['peer', 'path'], g => {
+      for (const [p, counts] of Object.entries(peer.overlay?.pathCounts() ?? {})) {
+        for (const [path, n] of Object.entries(counts)) g.set({ peer: p, path }, n as number)
+      }
+    })
+    gauge('grove_overlay_flows_open', 'Overlay flows open now', [], g => { g.set(peer.overlay?.flows().length ?? 0) })
     gauge('grove_uptime_seconds', 'Seconds since the daemon started', [], g => { g.set((Date.now() - peer.startedAt) / 1000) })
   }
 

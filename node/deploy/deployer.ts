@@ -19,7 +19,7 @@ import {
 } from '../../scheduler/index.js'
 import { SCHEDULE_PROTOCOL } from '../protocols.js'
 import { handle, request } from '../wire/rpc.js'
-import { Periodic, type Clock } from '../clock.js'
+import { Periodic, sleep, type Clock } from '../clock.js'
 import type { Timings } from '../config.js'
 import type { Membership } from '../membership/membership.js'
 import type { Election } from '../election/election.js'
@@ -209,7 +209,14 @@ export class Deployer {
   async schedule (svcId: string, exclude: string[] = []): Promise<ScheduleRecord> {
     const svc = this.init.state.get<ServiceRecord>(keys.svc(svcId))
     if (svc === undefined) throw new Error(`service ${svcId} does not exist`)
-    const known = this.init.regions.list()
+    // A peer that just started may not have heard any region summary yet (its own region may still be electing):
+    // wait for one rather than fail the deployment.
+    let known = this.init.regions.list()
+    const waitUntil = this.init.clock.now() + Math.max(5000, this.init.timings.suspectAfter * 2 + this.init.timings.summaryInterval * 2)
+    while (known.length === 0 && this.started && this.init.clock.now() < waitUntil) {
+      await sleep(200)
+      known = this.init.regions.list()
+    }
     const ranking: RegionRanking = selectRegions({
       spec: svc.spec as ServiceSpec,
       regions: known.map(k => regionCandidate(k.summary, k.stale)),
