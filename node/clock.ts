@@ -15,7 +15,8 @@ export const systemClock: Clock = {
 
 export interface PeriodicInit {
   name: string
-  intervalMs: number
+  /** A number, or a function read before each run (an interval that adapts, e.g. to the size of a region). */
+  intervalMs: number | (() => number)
   /** Fraction of the interval added or removed at random, so peers do not tick in lockstep. @default 0.1 */
   jitter?: number
   /** Abort a run that takes longer than this. @default intervalMs * 4 */
@@ -64,9 +65,14 @@ export class Periodic {
     this.schedule(0)
   }
 
+  private interval (): number {
+    const i = this.init.intervalMs
+    return typeof i === 'function' ? i() : i
+  }
+
   private delay (): number {
     const jitter = this.init.jitter ?? 0.1
-    return Math.max(0, this.init.intervalMs * (1 + (Math.random() * 2 - 1) * jitter))
+    return Math.max(0, this.interval() * (1 + (Math.random() * 2 - 1) * jitter))
   }
 
   private schedule (ms: number): void {
@@ -79,7 +85,7 @@ export class Periodic {
     if (!this.running) return
     const controller = new AbortController()
     this.controller = controller
-    const timeout = setTimeout(() => { controller.abort(new Error(`${this.init.name} timed out`)) }, this.init.timeoutMs ?? this.init.intervalMs * 4)
+    const timeout = setTimeout(() => { controller.abort(new Error(`${this.init.name} timed out`)) }, this.init.timeoutMs ?? this.interval() * 4)
     timeout.unref()
     try {
       await this.fn(controller.signal)

@@ -75,6 +75,8 @@ export class Peer {
   private resources!: ResourceMonitor
   private privateKey!: PrivateKey
   private joiner: Periodic | undefined
+  /** Whether this peer has ever been connected to another peer of the mesh. */
+  private heardMesh = false
   private readonly stops: Array<() => Promise<void> | void> = []
   private phase: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
   state!: ReplicatedState
@@ -167,6 +169,10 @@ export class Peer {
     this.libp2p.addEventListener('self:peer:update', onAddrs)
     this.stops.push(() => { this.libp2p.removeEventListener('self:peer:update', onAddrs) })
 
+    this.heardMesh = this.libp2p.getPeers().length > 0
+    const onConnect = (): void => { this.heardMesh = true }
+    this.libp2p.addEventListener('peer:connect', onConnect)
+    this.stops.push(() => { this.libp2p.removeEventListener('peer:connect', onConnect) })
     this.election = new Election({
       libp2p: this.libp2p,
       store: this.data.store,
@@ -175,7 +181,10 @@ export class Peer {
       region: config.region,
       membership: this.membership,
       eligible: config.lead,
-      found: this.init.found === true
+      found: this.init.found === true,
+      // A peer told to join through bootstrap peers does not crown itself before it has reached the mesh: an
+      // island's self-elected term would only disturb the real leader when it finally connects.
+      mayStand: () => config.join.length === 0 || this.heardMesh
     })
     this.regions = new Regions({
       libp2p: this.libp2p,
@@ -254,7 +263,7 @@ export class Peer {
       this.stops.push(async () => { await overlay.stop() })
     }
 
-    this.joiner = new Periodic({ name: 'join', intervalMs: Math.max(2000, config.timings.suspectAfter), jitter: 0.2, timeoutMs: 10_000 }, async (signal) => { await this.findRegion(signal) })
+    this.joiner = new Periodic({ name: 'join', intervalMs: Math.max(1000, config.timings.suspectAfter), jitter: 0.2, timeoutMs: 10_000 }, async (signal) => { await this.findRegion(signal) })
     this.joiner.start()
     this.stops.push(() => { this.joiner?.stop() })
 
@@ -308,6 +317,21 @@ export class Peer {
    * peers listed there: the bootstrap peer it joined through may belong to another region.
    */
   private async findRegion (signal: AbortSignal): Promise<void> {
+    // A bootstrap dial that failed (the peer was busy starting, or restarting) is not retried by libp2p: without
+    // this a peer could stay an island for good, and elect itself.
+    if (this.libp2p.getPeers().length === 0 && this.config.join.length > 0) {
+      for (const addr of this.config.join) {
+        try {
+          await this.libp2p.dial(multiaddr(addr), { signal })
+          this.heardMesh = true
+          info(`connected to bootstrap peer ${addr}`)
+          break
+        } catch (err) {
+          log('bootstrap dial to %s failed: %s', addr, (err as Error).message)
+        }
+      }
+      await this.membership.syncOnce(signal)
+    }
     if (this.membership.members.size > 0 || this.libp2p.getPeers().length === 0) return
     const record = await this.regions.lookup(this.config.region, signal).catch(() => undefined)
     if (record === undefined) return

@@ -44,6 +44,8 @@ export interface ElectionInit {
   eligible: boolean
   /** The founding peer of a new region skips the initial listening period. */
   found?: boolean
+  /** Extra condition to stand for election (the peer has reached the mesh it was told to join). */
+  mayStand?: () => boolean
 }
 
 export class Election {
@@ -138,6 +140,7 @@ export class Election {
 
   private tick (): void {
     if (!this.started || this.campaigning || !this.init.eligible) return
+    if (this.init.mayStand !== undefined && !this.init.mayStand()) return
     if (this.leaderLive()) {
       this.deadline = undefined
       return

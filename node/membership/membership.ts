@@ -36,6 +36,9 @@ import { probeService, type ProbeService } from './probe.js'
 
 const log = logger('membership')
 
+/** Regions up to this many peers use the profile's timings as they are (see sizeFactor). */
+const REGION_SCALE_FROM = 8
+
 /** Gossip messages above this are rejected outright. */
 const MAX_GOSSIP_BYTES = 64 * 1024
 /** A sync answer may list a whole region. */
@@ -130,7 +133,7 @@ export class Membership {
       coordinate: () => this.vivaldi.coordinate,
       allowHelper: (peer) => this.members.has(peer)
     })
-    this.heartbeat = new Periodic({ name: 'heartbeat', intervalMs: t.statusInterval, jitter: 0.1 }, () => this.publishHeartbeat())
+    this.heartbeat = new Periodic({ name: 'heartbeat', intervalMs: () => t.statusInterval * this.sizeFactor(), jitter: 0.1 }, () => this.publishHeartbeat())
     this.detector = new Periodic({ name: 'detector', intervalMs: Math.max(50, Math.min(500, t.statusInterval / 2)), jitter: 0 }, () => { this.tick() })
     this.prober = new Periodic({ name: 'prober', intervalMs: t.probeInterval, jitter: 0.2 }, async (signal) => { await this.probeRandom(signal) })
     this.syncer = new Periodic({ name: 'sync', intervalMs: t.syncInterval, jitter: 0.2, timeoutMs: 10_000 }, async (signal) => { await this.syncOnce(signal) })
@@ -138,6 +141,24 @@ export class Membership {
   }
 
   get pubsub (): GossipSub { return this.init.libp2p.services.pubsub }
+
+  /**
+   * Every peer of a region hears every other peer's heartbeat, so a region's gossip grows with the square of its
+   * size. Past REGION_SCALE_FROM peers the heartbeat interval and every failure timeout stretch in proportion, so
+   * the messages each peer handles per second stay roughly constant (and detection slows gracefully). A lost
+   * connection is still probed at once, so a crash on a LAN is found as fast as before.
+   */
+  sizeFactor (): number {
+    return Math.max(1, (this.members.size + 1) / REGION_SCALE_FROM)
+  }
+
+  /** The profile's timings, stretched for the size of the region. */
+  private timings (): Timings {
+    const f = this.sizeFactor()
+    const t = this.init.timings
+    if (f === 1) return t
+    return { ...t, suspectAfter: t.suspectAfter * f, suspicionMin: t.suspicionMin * f, suspicionMax: t.suspicionMax * f }
+  }
   get localAwareness (): number { return this.awareness }
 
   /** This peer's full status as it would publish it now. */
@@ -396,11 +417,11 @@ export class Membership {
       log('detector tick %d ms late; skipping it', Math.round(now - previous - interval))
       return
     }
-    const t = this.init.timings
+    const t = this.timings()
     const helpers = Math.min(t.indirectProbes, this.liveMembers().length - 1)
     for (const m of [...this.members.values()]) {
       if (m.clock.state === 'dead') {
-        if (m.deadAt !== null && now - m.deadAt > t.reapDeadAfter) {
+        if (m.deadAt !== null && now - m.deadAt > this.init.timings.reapDeadAfter) {
           this.members.delete(m.peerId)
           this.vivaldi.forget(m.peerId)
         }
