@@ -20,9 +20,6 @@ import { chunksOf } from './wire.js'
  */
 export const STREAM_READ_BUFFER_BYTES = 17 * 1024 * 1024
 
-/** TMP experiment knob */
-export const SOCKET_HIGH_WATER_MARK = Number(process.env.GROVE_OVERLAY_HWM ?? 16384)
-
 export interface PipeCounters {
   /** Bytes from the socket into the other side. */
   fromSocket: number

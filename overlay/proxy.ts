@@ -25,7 +25,7 @@ import { inServiceRange } from './addresses.js'
 import { Picker, buildRoutes, endpointFor, resolveLocal, type Backend, type Protocol, type Route, type RouteKind } from './routes.js'
 import { STREAM_OPTIONS, connectTo, openTcp, tcpHandler, type FlowPath, type InboundFlow } from './tcp.js'
 import { DatagramTunnel, LocalDatagramFlow, closeDgram, connectDgram, openUdp, udpHandler, type DatagramFlow, type InboundUdpFlow, DEFAULT_UDP_IDLE_MS } from './udp.js'
-import { SOCKET_HIGH_WATER_MARK, pipeSocketStream, pipeSockets, resetSocket, type Pipe } from './pipe.js'
+import { pipeSocketStream, pipeSockets, resetSocket, type Pipe } from './pipe.js'
 import { ipCommandAddresses, type AddressManager } from './host-addresses.js'
 import { FlowClosedError } from './errors.js'
 
@@ -349,7 +349,7 @@ export class Overlay {
         this.added.add(want.ip)
       }
       if (want.protocol === 'tcp') {
-        const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, highWaterMark: SOCKET_HIGH_WATER_MARK }, (socket) => { void this.onTcpConnection(listener, socket) })
+        const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => { void this.onTcpConnection(listener, socket) })
         listener.server = server
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject)

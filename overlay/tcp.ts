@@ -10,7 +10,7 @@
 //
 // The client sends nothing after the header until the answer, so a refusal is clean and the proxy can try the next
 // backend. The server side is not an open proxy: it connects only to endpoints of instances it hosts.
-import { connect, type NetConnectOpts, type Socket } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import type { Connection, Libp2p, Stream, StreamHandler } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
@@ -18,7 +18,7 @@ import { OVERLAY_TCP_PROTOCOL } from '../node/protocols.js'
 import { deadline } from '../node/clock.js'
 import { answerSchema, decodeControl, encodeControl, headerSchema, readControl, type Header } from './wire.js'
 import { OverlayRefusedError } from './errors.js'
-import { SOCKET_HIGH_WATER_MARK, pipeSocketStream, type Pipe } from './pipe.js'
+import { pipeSocketStream, type Pipe } from './pipe.js'
 import type { Protocol } from './routes.js'
 
 const log = logger('grove:overlay:tcp')
@@ -114,9 +114,7 @@ export async function refuse (stream: Stream, error: string): Promise<void> {
 /** net.connect with a deadline; the socket allows half-open connections, which the pipe relies on. */
 export async function connectTo (target: { host: string, port: number }, timeoutMs: number): Promise<Socket> {
   return await new Promise<Socket>((resolve, reject) => {
-    // Node passes the options to stream.Duplex, which takes the high-water marks; @types/node does not list them.
-    const options = { host: target.host, port: target.port, allowHalfOpen: true, noDelay: true, readableHighWaterMark: SOCKET_HIGH_WATER_MARK, writableHighWaterMark: SOCKET_HIGH_WATER_MARK }
-    const socket = connect(options as NetConnectOpts)
+    const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true })
     const timer = setTimeout(() => {
       socket.destroy()
       reject(new Error(`no connection within ${timeoutMs} ms`))

@@ -365,6 +365,27 @@ describe('overlay service proxy on three peers (one process)', function () {
       assert.ok((overlays[0].pathCounts()[id(0)]?.local ?? 0) >= 1)
     })
 
+    it('half-close the other way: the instance ends first and still receives everything the client sends', async function () {
+      let resolveDone!: (n: number) => void
+      const done = new Promise<number>(resolve => { resolveDone = resolve })
+      const server = createServer({ allowHalfOpen: true }, (s) => {
+        let received = 0
+        s.on('error', () => {})
+        s.end('bye\n')
+        s.on('data', (c: Buffer) => { received += c.byteLength })
+        s.on('end', () => { resolveDone(received) })
+      })
+      const early = await deploy('early', 17006, 'tcp', [{ peer: 0, hostPort: await listen(server) }])
+      const { host, port } = endpointOf(2, early.rr, 17006)
+      const s = connect({ host, port, allowHalfOpen: true })
+      let greeting = ''
+      s.on('data', (c: Buffer) => { greeting += c.toString() })
+      // The instance has ended its side; ours is still open, and everything sent now must arrive.
+      s.on('end', () => { s.end(randomBytes(3 * 1024 * 1024)) })
+      assert.equal(await done, 3 * 1024 * 1024)
+      assert.equal(greeting, 'bye\n')
+    })
+
     it('an instance marked FAILED gets no new connections within 1 s, and its open flows are closed', async function () {
       const hold = await deploy('hold', 17003, 'tcp', [{ peer: 0, hostPort: await greetingEcho('hold-0') }, { peer: 1, hostPort: await greetingEcho('hold-1') }])
       const { host, port } = endpointOf(2, hold.rr, 17003)
@@ -464,6 +485,23 @@ describe('overlay service proxy on three peers (one process)', function () {
           assert.equal(e.local.port, e.port)
         }
       }
+    })
+
+    it('an instance that moves to another peer keeps its instance IP, and its old flows are closed', async function () {
+      const mover = await deploy('mover', 17007, 'tcp', [{ peer: 1, hostPort: await greetingEcho('mover-on-B') }])
+      const ip = mover.instance(0)
+      const { host, port } = endpointOf(2, ip, 17007)
+      const old = await dialTcp(host, port)
+      assert.equal(await line(old), 'mover-on-B')
+      const oldClosed = new Promise<void>(resolve => { old.on('close', () => { resolve() }); old.on('error', () => {}) })
+      const rec = state.get<InstanceRecord>(keys.inst(mover.id, 0))!
+      await put(keys.place(mover.id, 0), { svc: mover.id, n: 0, peerId: id(0), region: 'r1', term: 1, epoch: 1 })
+      await put(keys.inst(mover.id, 0), { ...rec, peerId: id(0), peerName: 'peer-0', endpoints: [{ ...rec.endpoints[0], port: await greetingEcho('mover-on-A') }], updatedAt: Date.now() })
+      await oldClosed
+      const s = await dialTcp(host, port)
+      assert.equal(await line(s), 'mover-on-A')
+      assert.equal(overlays[2].flows().find(f => f.ip === ip)?.peerId, id(0))
+      s.destroy()
     })
 
     it('a service that goes away closes its listeners', async function () {
