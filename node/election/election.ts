@@ -65,7 +65,8 @@ export class Election {
   constructor (private readonly init: ElectionInit) {
     this.self = init.libp2p.peerId.toString()
     this.key = `election/${init.region}`
-    const tick = Math.max(25, Math.floor(init.timings.electionTimeoutMin / 2))
+    // The loop only watches for a lost leader; membership events wake it at once (see start()).
+    const tick = Math.max(100, init.timings.electionTimeoutMin)
     this.loop = new Periodic({ name: 'election', intervalMs: tick, jitter: 0 }, () => { this.tick() })
   }
 
@@ -84,7 +85,10 @@ export class Election {
     this.started = true
     this.startedAt = this.init.clock.now()
     await handle(this.init.libp2p, VOTE_PROTOCOL, voteRequestSchema, async (req, connection) => await this.answer(req, connection), { timeoutMs: 5000 })
-    this.unsubscribe = this.init.membership.onEvent(e => { void this.onMember(e) })
+    this.unsubscribe = this.init.membership.onEvent(e => {
+      if (e.type === 'dead' || e.type === 'left') this.loop.trigger()
+      void this.onMember(e)
+    })
     this.publish()
     this.loop.start()
   }
@@ -149,7 +153,9 @@ export class Election {
     // A (re)started peer first listens for the region's leader for one silence threshold.
     if (this.init.found !== true && now - this.startedAt < this.init.timings.suspectAfter) return
     if (this.deadline === undefined) {
-      this.deadline = now + this.randomTimeout()
+      const wait = this.randomTimeout()
+      this.deadline = now + wait
+      setTimeout(() => { this.loop.trigger() }, wait + 1).unref()
       return
     }
     if (now < this.deadline) return

@@ -107,10 +107,8 @@ export class Membership {
   private readonly detector: Periodic
   private readonly prober: Periodic
   private readonly syncer: Periodic
-  private readonly lagMonitor: Periodic
   private awareness = 0
   private lastTick: number | undefined
-  private lastLagCheck: number | undefined
   private pendingFull = true
   private coordinatePublishedAt = 0
   private readonly pulling = new Set<string>()
@@ -137,7 +135,6 @@ export class Membership {
     this.detector = new Periodic({ name: 'detector', intervalMs: Math.max(50, Math.min(500, t.statusInterval / 2)), jitter: 0 }, () => { this.tick() })
     this.prober = new Periodic({ name: 'prober', intervalMs: t.probeInterval, jitter: 0.2 }, async (signal) => { await this.probeRandom(signal) })
     this.syncer = new Periodic({ name: 'sync', intervalMs: t.syncInterval, jitter: 0.2, timeoutMs: 10_000 }, async (signal) => { await this.syncOnce(signal) })
-    this.lagMonitor = new Periodic({ name: 'lag', intervalMs: 100, jitter: 0 }, () => { this.checkLag() })
   }
 
   get pubsub (): GossipSub { return this.init.libp2p.services.pubsub }
@@ -187,7 +184,6 @@ export class Membership {
     this.detector.start()
     this.prober.start()
     this.syncer.start()
-    this.lagMonitor.start()
   }
 
   /** Announces that this peer is leaving, so the others remove it at once instead of timing it out. */
@@ -205,7 +201,7 @@ export class Membership {
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
-    for (const p of [this.heartbeat, this.detector, this.prober, this.syncer, this.lagMonitor]) p.stop()
+    for (const p of [this.heartbeat, this.detector, this.prober, this.syncer]) p.stop()
     const { libp2p } = this.init
     this.pubsub.removeEventListener('message', this.messageHandler)
     this.pubsub.removeEventListener('subscription-change', this.subscriptionHandler)
@@ -397,20 +393,14 @@ export class Membership {
 
   // ----- failure detection --------------------------------------------------------------------------------------
 
-  private checkLag (): void {
-    const now = this.init.clock.now()
-    if (this.lastLagCheck !== undefined) {
-      const lag = Math.max(0, now - this.lastLagCheck - 100)
-      this.awareness = awarenessAfterLag(this.awareness, lag, DEFAULT_AWARENESS)
-    }
-    this.lastLagCheck = now
-  }
-
   private tick (): void {
     const now = this.init.clock.now()
     const interval = Math.max(50, Math.min(500, this.init.timings.statusInterval / 2))
     const previous = this.lastTick
     this.lastTick = now
+    // The detector's own tick measures this peer's event-loop lag (no separate timer waking the process): a tick
+    // that comes late says the loop was busy, and the local-health score follows.
+    if (previous !== undefined) this.awareness = awarenessAfterLag(this.awareness, Math.max(0, now - previous - interval), DEFAULT_AWARENESS)
     if (previous !== undefined && stalled(interval, now - previous)) {
       // After a stall, timers fire before the network messages that queued up meanwhile: judge on the next tick.
       this.awareness = Math.min(DEFAULT_AWARENESS.max, this.awareness + 1)
