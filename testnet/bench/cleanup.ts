@@ -58,10 +58,11 @@ export class Cleanup {
   }
 
   /**
-   * A daemon whose start was still in flight when cleanup began is not registered yet. It is our child and names one
-   * of our temp dirs on its command line, which singles it out; it is killed by its pid, never by name.
+   * A daemon whose start was still in flight when cleanup began, or whose start timed out, was never registered. It
+   * is our child and names one of our temp dirs on its command line, which singles it out; it is killed by its pid,
+   * never by name.
    */
-  private async reapStragglers (): Promise<void> {
+  async reapStragglers (): Promise<void> {
     if (this.dirs.size === 0) return
     let entries: string[]
     try {

@@ -5,7 +5,10 @@
 // 2 on a bad command line; 130 on Ctrl-C. Whatever the outcome, everything the suite started is stopped and its temp
 // dirs are removed.
 import { Cleanup } from './cleanup.js'
+import { DEPLOY_DESCRIPTION, DEPLOY_USAGE, runDeploy, runScheduler, SCHEDULER_DESCRIPTION, SCHEDULER_USAGE } from './deploy.js'
 import { MESH_DESCRIPTION, MESH_USAGE, runMesh } from './mesh.js'
+import { OVERLAY_DESCRIPTION, OVERLAY_USAGE, runOverlay } from './overlay.js'
+import { runTestnet, TESTNET_DESCRIPTION, TESTNET_USAGE } from './testnet.js'
 import { UsageError } from './report.js'
 
 interface Suite {
@@ -15,7 +18,11 @@ interface Suite {
 }
 
 const SUITES: Record<string, Suite> = {
-  mesh: { description: MESH_DESCRIPTION, usage: MESH_USAGE, run: runMesh }
+  mesh: { description: MESH_DESCRIPTION, usage: MESH_USAGE, run: runMesh },
+  deploy: { description: DEPLOY_DESCRIPTION, usage: DEPLOY_USAGE, run: runDeploy },
+  testnet: { description: TESTNET_DESCRIPTION, usage: TESTNET_USAGE, run: runTestnet },
+  scheduler: { description: SCHEDULER_DESCRIPTION, usage: SCHEDULER_USAGE, run: runScheduler },
+  overlay: { description: OVERLAY_DESCRIPTION, usage: OVERLAY_USAGE, run: runOverlay }
 }
 
 function usage (): string {

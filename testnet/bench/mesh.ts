@@ -10,7 +10,7 @@
 // daemons, and their recovery traffic would inflate the idle window.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, readFile } from 'node:fs/promises'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
@@ -19,7 +19,7 @@ import {
   type DaemonSpec, type RunningDaemon
 } from '../daemons.js'
 import type { Cleanup } from './cleanup.js'
-import { clockTicks, cpuTicks, pin, rssBytes, tcpSockets, type TcpSocket } from './proc.js'
+import { clockTicks, cpuTicks, hostTicks, pin, rssBytes, tcpSockets, type TcpSocket } from './proc.js'
 import {
   formatTable, max, median, progress, summarise, UsageError, writeResults,
   type Progress, type Summary
@@ -46,6 +46,9 @@ const MiB = 1024 * 1024
 /** How often the timed measures look; the figures are late by at most this plus one API round trip. */
 const POLL_MS = 25
 const SETTLE_S = 20
+/** Above this much CPU used by other processes (% of one core) or this load average per CPU, a run gets a warning. */
+const BUSY_HOST_PCT = 20
+const BUSY_LOAD_PER_CPU = 1
 const CONVERGE_TIMEOUT_MS = 60_000
 
 /** Upper bounds from the issue; kill detection and failover depend on the profile's timers. */
@@ -149,6 +152,21 @@ class Abort extends Error {
 }
 
 /**
+ * A timed measure that never completed. It becomes a sample of its own (counted at the timeout, and failing the
+ * target) rather than ending a ten-minute run: a join that never finishes is the most important figure of all.
+ */
+class PollTimeout extends Error {
+  override name = 'PollTimeout'
+  constructor (readonly what: string, readonly timeoutMs: number, last: unknown) {
+    super(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : ` (last error: ${(last as Error).message})`}`)
+  }
+}
+
+/** Timeouts of the timed measures: generous multiples of the slowest target. */
+const JOIN_TIMEOUT_MS = 30_000
+const DETECT_TIMEOUT_MS = 60_000
+
+/**
  * Calls `check` every `POLL_MS` (from the start of one call to the next) until it returns a value, and returns the
  * time since `t0` at which that answer arrived. API errors are retried: a daemon under load may miss one poll.
  */
@@ -164,7 +182,7 @@ async function pollFrom<T> (t0: number, what: string, timeoutMs: number, check: 
       last = err
     }
     if (performance.now() - t0 > timeoutMs) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : ` (last error: ${(last as Error).message})`}`)
+      throw new PollTimeout(what, timeoutMs, last)
     }
     await sleep(Math.max(0, POLL_MS - (performance.now() - started)))
   }
@@ -210,7 +228,7 @@ class Cluster {
    *
    * One at a time because a parallel start does not converge: with nine daemons dialling the first at once on two
    * cores, some bootstrap dials time out and are not retried, and region-1 peers that find no region peer in time
-   * each elect themselves and never merge (seen on every parallel attempt; see the report).
+   * each elect themselves and never merge (seen on both parallel attempts on a 2-core machine).
    */
   async start (): Promise<number> {
     const t0 = performance.now()
@@ -235,15 +253,7 @@ class Cluster {
   /** Who sees whom and who leads, for the error when a cluster does not converge. */
   async describe (): Promise<string> {
     const lines: string[] = []
-    for (const s of this.slots) {
-      try {
-        const [status, view] = await Promise.all([apiGet<Status>(s.d, '/api/v1/status'), apiGet<Nodes>(s.d, '/api/v1/nodes')])
-        const leader = this.slots.find(x => x.d.peerId === status.leader)?.spec.name ?? status.leader ?? 'none'
-        lines.push(`  ${s.spec.name}: ${status.role}, term ${status.term}, leader ${leader}; sees ${view.nodes.map(n => `${n.name}:${n.state}`).join(' ')}`)
-      } catch (err) {
-        lines.push(`  ${s.spec.name}: API error: ${(err as Error).message}`)
-      }
-    }
+    for (const s of this.slots) lines.push(`  ${s.spec.name}: ${await describeOne(s.d)}`)
     return lines.join('\n')
   }
 
@@ -298,6 +308,8 @@ class Cluster {
       await stopDaemon(s.d, 10_000)
       this.cleanup.forget(s.d)
     }))
+    // A daemon whose start timed out was never handed back to us, but it may still run and load the next cluster.
+    await this.cleanup.reapStragglers()
   }
 
   /**
@@ -313,6 +325,17 @@ class Cluster {
       }
     }
     return odd
+  }
+}
+
+/** One daemon's role, leader and view in one line (leaders by peer ID: names are in the view next to it). */
+async function describeOne (d: RunningDaemon): Promise<string> {
+  try {
+    const [status, view] = await Promise.all([apiGet<Status>(d, '/api/v1/status'), apiGet<Nodes>(d, '/api/v1/nodes')])
+    const leader = view.nodes.find(n => n.peerId === status.leader)?.name ?? status.leader ?? 'none'
+    return `${status.role}, term ${status.term}, leader ${leader}; sees ${view.nodes.map(n => `${n.name}:${n.state}`).join(' ')}`
+  } catch (err) {
+    return `API error: ${(err as Error).message}`
   }
 }
 
@@ -354,6 +377,11 @@ interface IdleResult {
   clockTicks: number
   daemons: IdleDaemon[]
   bare: { rssBytes: number, cpuTicks: { start: number, end: number }, cpuPct: number }
+  /**
+   * CPU the rest of the host used during the window, in % of one core: the host's busy time minus the daemons' and
+   * the baseline's. On a shared machine this says whether the figures can be trusted.
+   */
+  othersPct: number
   notes: string[]
 }
 
@@ -398,10 +426,12 @@ async function measureIdle (cluster: Cluster, opts: MeshOptions, cleanup: Cleanu
     const socketsStart = p2pSockets(await tcpSockets(), daemons)
     const cpuStart = await Promise.all(daemons.map(async d => await cpuTicks(d.pid)))
     const bareStart = await cpuTicks(bare.pid!)
+    const hostStart = await hostTicks()
     const t0 = performance.now()
     await sleepWithProgress(say, 'idle window', opts.idleWindowS)
     const cpuEnd = await Promise.all(daemons.map(async d => await cpuTicks(d.pid)))
     const bareEnd = await cpuTicks(bare.pid!)
+    const hostEnd = await hostTicks()
     const elapsedS = (performance.now() - t0) / 1000
     const socketsEnd = p2pSockets(await tcpSockets(), daemons)
 
@@ -446,13 +476,17 @@ async function measureIdle (cluster: Cluster, opts: MeshOptions, cleanup: Cleanu
         droppedSockets: dropped
       }
     })
-    say(`idle CPU: median ${median(results.map(r => r.cpuPct)).toFixed(2)} %; traffic: median ${median(results.map(r => r.totalBps)).toFixed(0)} B/s sent+received`)
+    const ours = cpuEnd.reduce((a, t, i) => a + t - cpuStart[i], 0) + bareEnd - bareStart
+    const othersPct = pct(0, Math.max(0, hostEnd.busy - hostStart.busy - ours))
+    if (othersPct > BUSY_HOST_PCT) notes.push(`WARNING: other processes used ${othersPct.toFixed(0)} % of a core during the idle window; the idle figures are unreliable`)
+    say(`idle CPU: median ${median(results.map(r => r.cpuPct)).toFixed(2)} %; traffic: median ${median(results.map(r => r.totalBps)).toFixed(0)} B/s sent+received; other processes ${othersPct.toFixed(1)} % of a core`)
     return {
       settleS: opts.settleS,
       windowS: elapsedS,
       clockTicks: hz,
       daemons: results,
       bare: { rssBytes: bareRss, cpuTicks: { start: bareStart, end: bareEnd }, cpuPct: pct(bareStart, bareEnd) },
+      othersPct,
       notes
     }
   } finally {
@@ -463,8 +497,10 @@ async function measureIdle (cluster: Cluster, opts: MeshOptions, cleanup: Cleanu
 interface JoinSample {
   name: string
   joinedVia: string
-  /** Spawn → every region-0 peer lists the newcomer alive. */
-  ms: number
+  /** Spawn → every region-0 peer lists the newcomer alive; null when that did not happen within the timeout. */
+  ms: number | null
+  /** Who saw whom when the join timed out. */
+  diagnosis?: string
   /** Spawn → the newcomer's own API answers: mostly Node.js and module start-up. */
   apiReadyMs: number
   perPeerMs: Record<string, number>
@@ -474,7 +510,7 @@ interface JoinSample {
  * A new daemon in region-0, bootstrapped from a region-1 peer, so it must find its own region through the other
  * one. A fresh data dir each run: a new identity, as a first join is.
  */
-async function measureJoin (cluster: Cluster, run: number, cleanup: Cleanup): Promise<JoinSample> {
+async function measureJoin (cluster: Cluster, run: number, cleanup: Cleanup, samples: JoinSample[], report: (s: JoinSample) => void): Promise<void> {
   await cluster.waitConverged(30_000, 'convergence before a join')
   const r0 = cluster.inRegion(R0)
   const via = cluster.inRegion(REGIONS[1])[run % PER_REGION]
@@ -485,6 +521,7 @@ async function measureJoin (cluster: Cluster, run: number, cleanup: Cleanup): Pr
   const perPeer: Record<string, number> = {}
   let startError: Error | undefined
   let apiReadyMs = NaN
+  let sample: JoinSample | undefined
   const t0 = performance.now()
   const starting = startDaemon(spec).then(d => {
     apiReadyMs = performance.now() - t0
@@ -492,7 +529,7 @@ async function measureJoin (cluster: Cluster, run: number, cleanup: Cleanup): Pr
   })
   starting.catch((err: Error) => { startError = err })
   try {
-    const { ms } = await pollFrom(t0, `${spec.name} alive at every ${R0} peer`, 30_000, async () => {
+    const { ms } = await pollFrom(t0, `${spec.name} alive at every ${R0} peer`, JOIN_TIMEOUT_MS, async () => {
       if (startError !== undefined) throw new Abort(startError.message)
       const views = await Promise.all(r0.map(async s => await apiGet<Nodes>(s.d, '/api/v1/nodes')))
       const now = performance.now() - t0
@@ -503,8 +540,18 @@ async function measureJoin (cluster: Cluster, run: number, cleanup: Cleanup): Pr
       })
       return all ? true : undefined
     })
-    return { name: spec.name, joinedVia: via.spec.name, ms, apiReadyMs, perPeerMs: perPeer }
+    sample = { name: spec.name, joinedVia: via.spec.name, ms, apiReadyMs, perPeerMs: perPeer }
+  } catch (err) {
+    if (!(err instanceof PollTimeout)) throw err
+    const d = await starting.catch(() => undefined)
+    const own = d === undefined ? 'did not start' : await describeOne(d)
+    sample = { name: spec.name, joinedVia: via.spec.name, ms: null, apiReadyMs, perPeerMs: perPeer, diagnosis: `${err.message}\n  ${spec.name} (the joiner): ${own}\n${await cluster.describe()}` }
   } finally {
+    // Recorded before the newcomer's leave, which can itself fail to converge.
+    if (sample !== undefined) {
+      samples.push(sample)
+      report(sample)
+    }
     // A graceful stop: the newcomer leaves its region, and the others drop it at once rather than detect a death.
     const d = await starting.catch(() => undefined)
     if (d !== undefined) {
@@ -520,14 +567,20 @@ async function measureJoin (cluster: Cluster, run: number, cleanup: Cleanup): Pr
 
 interface KillSample {
   victim: string
-  /** kill -9 → every other region-0 peer shows the victim dead. */
-  ms: number
+  /** kill -9 → every other region-0 peer shows the victim dead; null when that did not happen within the timeout. */
+  ms: number | null
+  diagnosis?: string
   firstSuspectMs: Record<string, number>
   firstDeadMs: Record<string, number>
-  reconvergeMs: number
+  /** Restart → converged again; null until then (and for good if it never happens). */
+  reconvergeMs: number | null
 }
 
-async function measureKill (cluster: Cluster, run: number): Promise<KillSample> {
+/**
+ * Pushes its sample as soon as the measure is taken, before the victim's restart: if the cluster then fails to
+ * reconverge, the sample is kept and the failure is reported on its own.
+ */
+async function measureKill (cluster: Cluster, run: number, samples: KillSample[], report: (s: KillSample) => void): Promise<void> {
   const leaders = await cluster.waitConverged(30_000, 'convergence before a kill')
   const r0 = cluster.inRegion(R0)
   // A different follower each run, so one peer's quirks do not make every sample.
@@ -539,7 +592,7 @@ async function measureKill (cluster: Cluster, run: number): Promise<KillSample> 
 
   const t0 = performance.now()
   const killed = cluster.kill(victim)
-  const { ms } = await pollFrom(t0, `${victim.spec.name} dead at every other ${R0} peer`, 60_000, async () => {
+  const polled = pollFrom(t0, `${victim.spec.name} dead at every other ${R0} peer`, DETECT_TIMEOUT_MS, async () => {
     const views = await Promise.all(others.map(async s => await apiGet<Nodes>(s.d, '/api/v1/nodes')))
     const now = performance.now() - t0
     let all = true
@@ -552,27 +605,43 @@ async function measureKill (cluster: Cluster, run: number): Promise<KillSample> 
     })
     return all ? true : undefined
   })
+  const { ms, diagnosis } = await completed(polled, cluster)
   await killed
+  const sample: KillSample = { victim: victim.spec.name, ms, diagnosis, firstSuspectMs: firstSuspect, firstDeadMs: firstDead, reconvergeMs: null }
+  samples.push(sample)
+  report(sample)
 
   const r = performance.now()
   await cluster.restart(victim, others[0])
   await cluster.waitConverged(CONVERGE_TIMEOUT_MS, `convergence after restarting ${victim.spec.name}`)
-  return { victim: victim.spec.name, ms, firstSuspectMs: firstSuspect, firstDeadMs: firstDead, reconvergeMs: performance.now() - r }
+  sample.reconvergeMs = performance.now() - r
+}
+
+/** A poll's result, or its timeout turned into a null sample with the cluster's state at that moment. */
+async function completed<T> (poll: Promise<{ ms: number, value: T }>, cluster: Cluster): Promise<{ ms: number | null, value?: T, diagnosis?: string }> {
+  try {
+    return await poll
+  } catch (err) {
+    if (!(err instanceof PollTimeout)) throw err
+    return { ms: null, diagnosis: `${err.message}\n${await cluster.describe()}` }
+  }
 }
 
 interface FailoverSample {
   victim: string
   oldTerm: number
-  newLeader: string
-  newTerm: number
-  /** kill -9 of the leader → the survivors agree on a new one that says it leads. */
-  ms: number
-  /** The region's leader once the victim is back: it must not take the lead back. */
-  leaderAfterRestart: string
-  reconvergeMs: number
+  newLeader: string | null
+  newTerm: number | null
+  /** kill -9 of the leader → the survivors agree on a new one that says it leads; null on a timeout. */
+  ms: number | null
+  diagnosis?: string
+  /** The region's leader once the victim is back (it must not take the lead back); null until then. */
+  leaderAfterRestart: string | null
+  reconvergeMs: number | null
 }
 
-async function measureFailover (cluster: Cluster): Promise<FailoverSample> {
+/** Like measureKill, records its sample before the victim's restart. */
+async function measureFailover (cluster: Cluster, samples: FailoverSample[], report: (s: FailoverSample) => void): Promise<void> {
   const leaders = await cluster.waitConverged(30_000, 'convergence before a failover')
   const old = leaders.get(R0)!
   const r0 = cluster.inRegion(R0)
@@ -581,24 +650,29 @@ async function measureFailover (cluster: Cluster): Promise<FailoverSample> {
 
   const t0 = performance.now()
   const killed = cluster.kill(victim)
-  const { ms, value: next } = await pollFrom(t0, `a new leader agreed by the survivors of ${R0}`, 60_000, async () => {
+  const { ms, value: next, diagnosis } = await completed(pollFrom(t0, `a new leader agreed by the survivors of ${R0}`, DETECT_TIMEOUT_MS, async () => {
     const leader = agreedLeader(await Promise.all(survivors.map(async s => await apiGet<Status>(s.d, '/api/v1/status'))))
     return leader !== undefined && leader.peerId !== old.peerId ? leader : undefined
-  })
+  }), cluster)
   await killed
+  const sample: FailoverSample = {
+    victim: victim.spec.name,
+    oldTerm: old.term,
+    newLeader: next?.name ?? null,
+    newTerm: next?.term ?? null,
+    ms,
+    diagnosis,
+    leaderAfterRestart: null,
+    reconvergeMs: null
+  }
+  samples.push(sample)
+  report(sample)
 
   const r = performance.now()
   await cluster.restart(victim, survivors[0])
   const after = await cluster.waitConverged(CONVERGE_TIMEOUT_MS, `convergence after restarting ${victim.spec.name}`)
-  return {
-    victim: victim.spec.name,
-    oldTerm: old.term,
-    newLeader: next.name,
-    newTerm: next.term,
-    ms,
-    leaderAfterRestart: after.get(R0)!.name,
-    reconvergeMs: performance.now() - r
-  }
+  sample.leaderAfterRestart = after.get(R0)!.name
+  sample.reconvergeMs = performance.now() - r
 }
 
 interface SoakResult {
@@ -607,6 +681,8 @@ interface SoakResult {
   /** New `is dead` lines in any daemon's log during the soak: each is a healthy peer declared dead. */
   deadLines: Array<{ log: string, line: string }>
   samples: Array<{ t: number, notAlive: string[], error?: string }>
+  /** Load averages at the end of the soak: load from outside would explain deaths that the busy loop did not. */
+  loadavgAfter: number[]
   /** Samples in which the observer showed a peer of the cluster as suspect, dead or missing. */
   samplesWithNonAlive: number
   sampleErrors: number
@@ -690,6 +766,7 @@ async function soak (cluster: Cluster, seconds: number, cleanup: Cleanup, say: P
     sampleErrors: samples.filter(s => s.error !== undefined).length,
     leadersBefore: Object.fromEntries(leaders),
     leadersAfter: leadersAfter === undefined ? null : Object.fromEntries(leadersAfter),
+    loadavgAfter: loadavg(),
     notes
   }
 }
@@ -699,104 +776,155 @@ async function soak (cluster: Cluster, seconds: number, cleanup: Cleanup, say: P
 
 interface ProfileResult {
   profile: Profile
+  /** 1, 5 and 15 minute load averages when the cluster started and when it stopped. */
+  loadavg: { start: number[], end: number[] }
   convergeMs: number
   idle?: IdleResult
   join?: JoinSample[]
   kill: KillSample[]
   failover: FailoverSample[]
   soak?: SoakResult
+  /**
+   * Why the measures of this cluster stopped early: it did not converge, or a daemon did not start. The samples taken
+   * until then stay; the suite goes on with the next cluster.
+   */
+  aborted?: string
   oddLogLines: Array<{ log: string, line: string }>
 }
 
-async function runProfile (profile: Profile, opts: MeshOptions, root: string, cleanup: Cleanup, ports: Ports, say: Progress): Promise<ProfileResult> {
+/**
+ * Fills `result` as it goes. A cluster that stops converging is a finding about the daemons, not a crash of the
+ * benchmark: the profile's remaining measures are skipped, the table marks them not run, and the run goes on.
+ */
+async function runProfile (result: ProfileResult, opts: MeshOptions, root: string, cleanup: Cleanup, ports: Ports, say: Progress): Promise<void> {
+  const profile = result.profile
   const cluster = new Cluster(profile, join(root, profile), cleanup, ports, say)
-  const result: ProfileResult = { profile, convergeMs: NaN, kill: [], failover: [], oddLogLines: [] }
   try {
-    say(`${profile}: starting ${REGIONS.length * PER_REGION} daemons`)
-    result.convergeMs = await cluster.start()
-    say(`${profile}: converged ${(result.convergeMs / 1000).toFixed(1)} s after the first spawn`)
-
-    // The idle, join and soak measures describe the default profile only.
-    const full = profile === 'lan'
-    if (full) {
-      result.idle = await measureIdle(cluster, opts, cleanup, say)
-      result.join = []
-      for (let i = 0; i < opts.runs; i++) {
-        const s = await measureJoin(cluster, i, cleanup)
-        result.join.push(s)
-        say(`${profile}: join ${i + 1}/${opts.runs}: ${(s.ms / 1000).toFixed(2)} s (API up after ${(s.apiReadyMs / 1000).toFixed(2)} s)`)
-      }
-    }
-    for (let i = 0; i < opts.runs; i++) {
-      const s = await measureKill(cluster, i)
-      result.kill.push(s)
-      say(`${profile}: kill -9 ${s.victim} ${i + 1}/${opts.runs}: dead at all after ${(s.ms / 1000).toFixed(2)} s`)
-    }
-    for (let i = 0; i < opts.runs; i++) {
-      const s = await measureFailover(cluster)
-      result.failover.push(s)
-      say(`${profile}: failover ${i + 1}/${opts.runs}: ${s.victim} (term ${s.oldTerm}) → ${s.newLeader} (term ${s.newTerm}) in ${(s.ms / 1000).toFixed(2)} s`)
-    }
-    if (full && opts.soakS > 0) {
-      if (cpus().length < 2) say('soak skipped: it pins processes to CPUs 0 and 1, and this machine has one CPU')
-      else result.soak = await soak(cluster, opts.soakS, cleanup, say)
-    }
+    await measureProfile(cluster, result, opts, cleanup, say)
+  } catch (err) {
+    // After Ctrl-C every daemon is being stopped: what fails then is no finding.
+    if (cleanup.closed) throw err
+    result.aborted = (err as Error).message
+    say(`${profile}: ABORTED, skipping this cluster's remaining measures: ${result.aborted}`)
   } finally {
+    result.loadavg.end = loadavg()
     await cluster.stop()
     result.oddLogLines = await cluster.oddLogLines()
   }
-  return result
+}
+
+async function measureProfile (cluster: Cluster, result: ProfileResult, opts: MeshOptions, cleanup: Cleanup, say: Progress): Promise<void> {
+  const profile = result.profile
+  say(`${profile}: starting ${REGIONS.length * PER_REGION} daemons`)
+  result.convergeMs = await cluster.start()
+  say(`${profile}: converged ${(result.convergeMs / 1000).toFixed(1)} s after the first spawn`)
+
+  // The idle, join and soak measures describe the default profile only.
+  const full = profile === 'lan'
+  if (full) {
+    result.idle = await measureIdle(cluster, opts, cleanup, say)
+    result.join = []
+    for (let i = 0; i < opts.runs; i++) {
+      await measureJoin(cluster, i, cleanup, result.join, s => {
+        say(`${profile}: join ${i + 1}/${opts.runs} via ${s.joinedVia}: ${took(s.ms, JOIN_TIMEOUT_MS)} (API up after ${s2(s.apiReadyMs)})`)
+        if (s.diagnosis !== undefined) say(s.diagnosis)
+      })
+    }
+  }
+  for (let i = 0; i < opts.runs; i++) {
+    await measureKill(cluster, i, result.kill, s => {
+      say(`${profile}: kill -9 ${s.victim} ${i + 1}/${opts.runs}: dead at all after ${took(s.ms, DETECT_TIMEOUT_MS)}`)
+      if (s.diagnosis !== undefined) say(s.diagnosis)
+    })
+  }
+  for (let i = 0; i < opts.runs; i++) {
+    await measureFailover(cluster, result.failover, s => {
+      say(`${profile}: failover ${i + 1}/${opts.runs}: ${s.victim} (term ${s.oldTerm}) → ${s.newLeader ?? 'none'} (term ${s.newTerm ?? '-'}) in ${took(s.ms, DETECT_TIMEOUT_MS)}`)
+      if (s.diagnosis !== undefined) say(s.diagnosis)
+    })
+  }
+  if (full && opts.soakS > 0) {
+    if (cpus().length < 2) say('soak skipped: it pins processes to CPUs 0 and 1, and this machine has one CPU')
+    else result.soak = await soak(cluster, opts.soakS, cleanup, say)
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // The table.
 
 const s2 = (ms: number): string => `${(ms / 1000).toFixed(2)} s`
+const took = (ms: number | null, timeoutMs: number): string => ms === null ? `TIMED OUT (> ${s2(timeoutMs)})` : s2(ms)
+
+/**
+ * Seconds of the timed samples, a timed-out one counted at its timeout: a lower bound, which keeps the median
+ * honest (a run that never finished is slower than every run that did) without inventing a figure.
+ */
+function seconds (samples: Array<{ ms: number | null }>, timeoutMs: number): number[] {
+  return samples.map(x => (x.ms ?? timeoutMs) / 1000)
+}
+
+/** Any timed-out run fails the target, whatever the median says; the measure's cell says how many. */
+function withTimeouts (summary: Summary, samples: Array<{ ms: number | null }>): Summary {
+  const timedOut = samples.filter(x => x.ms === null).length
+  if (timedOut === 0) return summary
+  return { ...summary, measure: `${summary.measure} [${timedOut}/${samples.length} timed out]`, timedOut, pass: false }
+}
 
 interface Row { cells: string[], summary: Summary }
 
 function row (summary: Summary, fmt: (v: number) => string, baseline: string, reference: string): Row {
-  const spread = summary.n >= 10 ? `p90 ${fmt(summary.p90)}` : `max ${fmt(summary.max)}`
-  const target = summary.target === null ? '—' : `≤ ${fmt(summary.target)} (${summary.judgedOn === 'max' ? 'every daemon' : 'median'})`
+  // The max, not a p90: with 10 daemons or 5 runs a p90 is an interpolation, and the per-daemon targets judge the max.
+  const single = summary.n === 1
+  const spread = single ? '—' : `max ${fmt(summary.max)}`
+  const basis = single ? '' : summary.judgedOn === 'max' ? ' (every daemon)' : ' (median)'
+  const target = summary.target === null ? '—' : `≤ ${fmt(summary.target)}${basis}`
   const pass = summary.pass === null ? '—' : summary.pass ? 'pass' : 'FAIL'
+  if (summary.n === 0) return { cells: [summary.measure, 'not run', '—', target, summary.target === null ? '—' : 'FAIL', '—', reference], summary }
   return { cells: [summary.measure, fmt(summary.median), spread, target, pass, baseline, reference], summary }
 }
 
-function buildRows (results: Partial<Record<Profile, ProfileResult>>): Row[] {
+/**
+ * Every measure the options asked for gets a row, including those an aborted cluster never reached: a missing row
+ * would read as "not measured", where the truth is "failed before it could be".
+ */
+function buildRows (results: Partial<Record<Profile, ProfileResult>>, opts: MeshOptions): Row[] {
   const rows: Row[] = []
   const lan = results.lan
-  if (lan?.idle !== undefined) {
-    const { daemons, bare } = lan.idle
+  const sec = (v: number): string => `${v.toFixed(2)} s`
+  if (opts.profiles.includes('lan')) {
+    const idle = lan?.idle
+    const daemons = idle?.daemons ?? []
     const mib = (v: number): string => `${v.toFixed(1)} MiB`
     const rss = summarise('idle RSS per daemon (lan)', 'MiB', daemons.map(d => d.rssBytes / MiB), TARGETS.rssMiB, 'max')
-    rows.push(row(rss, mib, `bare node ${mib(bare.rssBytes / MiB)}; ×${(rss.median / (bare.rssBytes / MiB)).toFixed(2)}`, REFERENCE.rss))
+    const bareMiB = (idle?.bare.rssBytes ?? NaN) / MiB
+    rows.push(row(rss, mib, idle === undefined ? '—' : `bare node ${mib(bareMiB)}; ×${(rss.median / bareMiB).toFixed(2)}`, REFERENCE.rss))
     const pct = (v: number): string => `${v.toFixed(2)} %`
     const cpu = summarise('idle CPU per daemon (lan)', '%', daemons.map(d => d.cpuPct), TARGETS.cpuPct, 'max')
-    rows.push(row(cpu, pct, `bare node ${pct(bare.cpuPct)}${bare.cpuPct > 0 ? `; ×${(cpu.median / bare.cpuPct).toFixed(1)}` : ''}`, REFERENCE.cpu))
+    const bareCpu = idle?.bare.cpuPct ?? NaN
+    rows.push(row(cpu, pct, idle === undefined ? '—' : `bare node ${pct(bareCpu)}${bareCpu > 0 ? `; ×${(cpu.median / bareCpu).toFixed(1)}` : ''}`, REFERENCE.cpu))
     const bps = (v: number): string => `${v.toFixed(0)} B/s`
     rows.push(row(summarise('control traffic per daemon, sent+received (lan)', 'B/s', daemons.map(d => d.totalBps), TARGETS.trafficBps, 'max'), bps, '—', REFERENCE.traffic))
     rows.push(row(summarise('control traffic per daemon, sent only (lan)', 'B/s', daemons.map(d => d.sentBps), null, 'max'), bps, '—', '—'))
+    const joins = lan?.join ?? []
+    const join = withTimeouts(summarise('join seen alive by all of region-0, bootstrapped via region-1 (lan)', 's', seconds(joins, JOIN_TIMEOUT_MS), TARGETS.joinS, 'median'), joins)
+    rows.push(row(join, sec, joins.length === 0 ? '—' : `own API up after ${s2(median(joins.map(j => j.apiReadyMs)))}`, REFERENCE.join))
   }
-  if (lan?.join !== undefined) {
-    const join = summarise('join seen alive by all of region-0, bootstrapped via region-1 (lan)', 's', lan.join.map(j => j.ms / 1000), TARGETS.joinS, 'median')
-    rows.push(row(join, v => `${v.toFixed(2)} s`, `own API up after ${s2(median(lan.join.map(j => j.apiReadyMs)))}`, REFERENCE.join))
-  }
-  for (const profile of PROFILES) {
+  for (const profile of opts.profiles) {
     const r = results[profile]
-    if (r === undefined) continue
-    const sec = (v: number): string => `${v.toFixed(2)} s`
-    const kill = summarise(`kill -9 follower → dead at all of region-0 (${profile})`, 's', r.kill.map(k => k.ms / 1000), TARGETS.detectS[profile], 'median')
-    const suspect = median(r.kill.map(k => Math.min(...Object.values(k.firstSuspectMs))))
-    rows.push(row(kill, sec, `first suspect ${s2(suspect)}`, profile === 'lan' ? REFERENCE.detect : '—'))
-    const fo = summarise(`kill -9 leader → new leader agreed (${profile})`, 's', r.failover.map(f => f.ms / 1000), TARGETS.failoverS[profile], 'median')
-    const jumps = [...new Set(r.failover.map(f => f.newTerm - f.oldTerm))].sort((a, b) => a - b)
-    rows.push(row(fo, sec, `term +${jumps.join('/+')}`, REFERENCE.failover))
+    const kills = r?.kill ?? []
+    const kill = withTimeouts(summarise(`kill -9 follower → dead at all of region-0 (${profile})`, 's', seconds(kills, DETECT_TIMEOUT_MS), TARGETS.detectS[profile], 'median'), kills)
+    const suspect = median(kills.map(k => Math.min(...Object.values(k.firstSuspectMs))).filter(Number.isFinite))
+    rows.push(row(kill, sec, Number.isFinite(suspect) ? `first suspect ${s2(suspect)}` : '—', profile === 'lan' ? REFERENCE.detect : '—'))
+    const failovers = r?.failover ?? []
+    const fo = withTimeouts(summarise(`kill -9 leader → new leader agreed (${profile})`, 's', seconds(failovers, DETECT_TIMEOUT_MS), TARGETS.failoverS[profile], 'median'), failovers)
+    const jumps = [...new Set(failovers.flatMap(f => f.newTerm === null ? [] : [f.newTerm - f.oldTerm]))].sort((a, b) => a - b)
+    rows.push(row(fo, sec, jumps.length === 0 ? '—' : `term +${jumps.join('/+')}`, REFERENCE.failover))
   }
-  const soak = lan?.soak
-  if (soak !== undefined) {
+  if (opts.profiles.includes('lan') && opts.soakS > 0 && cpus().length >= 2) {
+    const soak = lan?.soak
     const count = (v: number): string => v.toFixed(0)
-    rows.push(row(summarise(`false deaths under CPU saturation, ${soak.seconds} s (lan)`, 'count', [soak.deadLines.length], TARGETS.falseDeaths, 'median'), count, '—', '—'))
-    rows.push(row(summarise(`observer samples with a non-alive peer (of ${soak.samples.length})`, 'count', [soak.samplesWithNonAlive], TARGETS.falseDeaths, 'median'), count, '—', '—'))
+    rows.push(row(summarise(`false deaths under CPU saturation, ${opts.soakS} s (lan)`, 'count', soak === undefined ? [] : [soak.deadLines.length], TARGETS.falseDeaths, 'median'), count, '—', '—'))
+    rows.push(row(summarise(`observer samples with a non-alive peer (of ${soak?.samples.length ?? 0})`, 'count', soak === undefined ? [] : [soak.samplesWithNonAlive], TARGETS.falseDeaths, 'median'), count, '—', '—'))
   }
   return rows
 }
@@ -827,7 +955,11 @@ export async function runMesh (argv: string[], cleanup: Cleanup): Promise<void> 
   say(`${opts.profiles.join(' + ')} cluster(s) of ${REGIONS.length * PER_REGION} daemons; runs ${opts.runs}, idle window ${opts.idleWindowS} s, soak ${opts.soakS} s; data in ${root}`)
 
   try {
-    for (const profile of opts.profiles) results[profile] = await runProfile(profile, opts, root, cleanup, ports, say)
+    for (const profile of opts.profiles) {
+      const result: ProfileResult = { profile, loadavg: { start: loadavg(), end: [] }, convergeMs: NaN, kill: [], failover: [], oddLogLines: [] }
+      results[profile] = result
+      await runProfile(result, opts, root, cleanup, ports, say)
+    }
   } catch (err) {
     if (!cleanup.closed) {
       const paths = await writeResults('mesh', { ...header, error: (err as Error).stack ?? String(err), results }, { complete: false })
@@ -836,18 +968,26 @@ export async function runMesh (argv: string[], cleanup: Cleanup): Promise<void> 
     throw err
   }
 
-  const rows = buildRows(results)
+  const rows = buildRows(results, opts)
   const notes: string[] = []
   const lan = results.lan
-  if (lan?.idle !== undefined) notes.push(...lan.idle.notes)
+  if (lan?.idle !== undefined) {
+    notes.push(`lan idle window: other processes used ${lan.idle.othersPct.toFixed(1)} % of a core`)
+    notes.push(...lan.idle.notes)
+  }
   if (lan?.soak !== undefined) {
     notes.push(...lan.soak.notes)
     for (const d of lan.soak.deadLines) notes.push(`soak: ${d.log}: ${d.line}`)
     if (lan.soak.sampleErrors > 0) notes.push(`soak: ${lan.soak.sampleErrors} observer sample(s) failed (API slow or down)`)
   }
   for (const r of Object.values(results)) {
-    notes.push(`${r.profile}: converged ${s2(r.convergeMs)} after the first spawn`)
-    notes.push(`${r.profile}: failover terms ${r.failover.map(f => `${f.oldTerm}→${f.newTerm}`).join(', ')}; leader after the victim's restart: ${r.failover.map(f => f.leaderAfterRestart === f.newLeader ? 'kept' : `${f.leaderAfterRestart} (changed!)`).join(', ')}`)
+    if (r.aborted !== undefined) notes.push(`${r.profile}: ABORTED, the measures marked "not run" (and later runs of a measure) were skipped: ${r.aborted.replaceAll('\n', '\n  ')}`)
+    const busy = [...r.loadavg.start, ...r.loadavg.end].some(l => l > BUSY_LOAD_PER_CPU * header.cpus)
+    notes.push(`${busy ? 'WARNING: a busy host; ' : ''}${r.profile}: load average ${r.loadavg.start.map(l => l.toFixed(1)).join('/')} at the start, ${r.loadavg.end.map(l => l.toFixed(1)).join('/')} at the end (${header.cpus} CPUs)`)
+    if (Number.isFinite(r.convergeMs)) notes.push(`${r.profile}: converged ${s2(r.convergeMs)} after the first spawn`)
+    if (r.failover.length > 0) notes.push(`${r.profile}: failover terms ${r.failover.map(f => `${f.oldTerm}→${f.newTerm ?? '?'}`).join(', ')}; leader after the victim's restart: ${r.failover.map(f => f.leaderAfterRestart === null ? 'never reconverged' : f.leaderAfterRestart === f.newLeader ? 'kept' : `${f.leaderAfterRestart} (changed!)`).join(', ')}`)
+    const timedOut = [...(r.join ?? []), ...r.kill, ...r.failover].filter(x => x.diagnosis !== undefined)
+    for (const x of timedOut) notes.push(`${r.profile}: ${x.diagnosis!.replaceAll('\n', '\n  ')}`)
     if (r.oddLogLines.length > 0) {
       notes.push(`${r.profile}: ${r.oddLogLines.length} warning/error line(s) in the daemons' logs, e.g.:`)
       for (const l of r.oddLogLines.slice(0, 5)) notes.push(`  ${l.log}: ${l.line}`)

@@ -95,3 +95,12 @@ export async function tcpSockets (): Promise<TcpSocket[]> {
 export async function pin (pid: number, cpus: string): Promise<void> {
   await run('taskset', ['-a', '-p', '-c', cpus, String(pid)])
 }
+
+/** The host's CPU time since boot in clock ticks, all CPUs together, from the first line of /proc/stat. */
+export async function hostTicks (): Promise<{ busy: number, total: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user and nice.
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map(Number)
+  const total = user + nice + system + idle + iowait + irq + softirq + steal
+  return { busy: total - idle - iowait, total }
+}

@@ -38,6 +38,8 @@ export interface Summary {
   /** Which statistic the target applies to. */
   judgedOn: 'median' | 'max'
   pass: boolean | null
+  /** Runs that never completed, counted at their timeout. */
+  timedOut?: number
 }
 
 export function summarise (measure: string, unit: string, samples: readonly number[], target: number | null, judgedOn: 'median' | 'max'): Summary {
