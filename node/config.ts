@@ -70,20 +70,23 @@ export const PROFILE_TIMINGS: Record<ProfileName, Timings> = {
     gossipHeartbeat: 500,
     dialTimeout: 2000
   },
-  // The default: machines on one LAN.
+  // The default: machines on one LAN. The heartbeat is slow (its traffic grows with the square of the region's
+  // size, and the budget is 2 KB/s per peer): failures are found by probes (a lost connection is probed at once, and
+  // every probeInterval each peer probes a random member, SWIM-style), not by heartbeat silence, which only backs
+  // them up after suspectAfter.
   lan: {
-    statusInterval: 1000,
-    suspectAfter: 3000,
+    statusInterval: 8000,
+    suspectAfter: 24_000,
     suspicionMin: 1000,
-    suspicionMax: 4000,
-    probeInterval: 2000,
+    suspicionMax: 6000,
+    probeInterval: 5000,
     probeTimeout: 500,
     indirectProbes: 3,
     electionTimeoutMin: 300,
     electionTimeoutMax: 900,
-    syncInterval: 30_000,
-    summaryInterval: 5000,
-    summaryStaleAfter: 20_000,
+    syncInterval: 120_000,
+    summaryInterval: 60_000,
+    summaryStaleAfter: 180_000,
     directoryRefresh: 60_000,
     reapDeadAfter: 600_000,
     resourceInterval: 5000,

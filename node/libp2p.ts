@@ -16,6 +16,7 @@ import { circuitRelayServer, circuitRelayTransport, type CircuitRelayService } f
 import { isLoopback } from '@libp2p/utils'
 import type { ConnectionProtector, PeerInfo, PrivateKey } from '@libp2p/interface'
 import { delayingProtector, type DelaySpec } from './emulate-delay.js'
+import { chunkedProtector } from './pnet-chunks.js'
 import type { Datastore } from 'interface-datastore'
 import { DHT_PROTOCOL } from './protocols.js'
 import { directoryValidator, directorySelector } from '../bootstrap/directory.js'
@@ -46,7 +47,7 @@ export interface HostInit {
 }
 
 function protector (init: HostInit): ((components: unknown) => ConnectionProtector) | undefined {
-  const psk = init.swarmKey === undefined ? undefined : preSharedKey({ psk: init.swarmKey }) as (components: unknown) => ConnectionProtector
+  const psk = init.swarmKey === undefined ? undefined : chunkedProtector(preSharedKey({ psk: init.swarmKey }) as (components: unknown) => ConnectionProtector)
   return init.delay === undefined ? psk : delayingProtector(init.delay, psk)
 }
 
@@ -74,6 +75,9 @@ export async function createHost (init: HostInit): Promise<GroveLibp2p> {
     streamMuxers: [yamux()],
     connectionProtector: protector(init) as never,
     connectionManager: { dialTimeout: init.dialTimeoutMs },
+    // libp2p's connection monitor pings every connection on its own streams; Grove's probes already watch the
+    // peers that matter, and a lost connection is reported by the transport. Off, it saves about 1 KB/s per peer.
+    connectionMonitor: { enabled: false },
     peerDiscovery: init.bootstrap.length > 0 ? [bootstrap({ list: init.bootstrap, timeout: 50 })] : [],
     services: {
       identify: identify(),
@@ -82,13 +86,14 @@ export async function createHost (init: HostInit): Promise<GroveLibp2p> {
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         // Regions are small meshes of peers that are all connected to each other. A low degree keeps the
-        // duplicate deliveries of every heartbeat (and so the control traffic) down; /grove/sync repairs
-        // whatever gossip loses.
-        D: 3,
-        Dlo: 2,
-        Dhi: 5,
-        Dout: 1,
-        Dlazy: 2,
+        // duplicate deliveries of every heartbeat (and so the control traffic) down, and no IHAVE gossip is sent
+        // to peers outside the mesh; /grove/sync and the state sync repair whatever gossip loses.
+        D: 2,
+        Dlo: 1,
+        Dhi: 3,
+        Dout: 0,
+        Dlazy: 0,
+        gossipFactor: 0,
         floodPublish: false,
         heartbeatInterval: init.gossipHeartbeatMs,
         globalSignaturePolicy: 'StrictSign',

@@ -45,19 +45,18 @@ export interface PeerInit {
 }
 
 /**
- * Resources change a little on every sample. Only a change that matters to a scheduler bumps the node's info
- * revision, so most heartbeats stay small beats.
+ * Resources change a little on every sample, and a loaded host's CPU use swings from one sample to the next. Only a
+ * change that matters to a scheduler republishes the node's info (a full status, about four times a beat's size):
+ * a different shape (cores, architecture, GPUs, runtimes), or a move of at least a quarter of the CPU, a tenth of
+ * the memory or a twentieth of the disk away from what was last published. Measuring against the published value,
+ * not against fixed steps, keeps a value that hovers at a step boundary from flapping.
  */
-export function materialResources (r: Resources): string {
-  return JSON.stringify({
-    cpuCores: r.cpuCores,
-    cpu: Math.round(r.cpuUsage * 20),
-    mem: Math.round((r.memFree / Math.max(1, r.memTotal)) * 50),
-    disk: Math.round((r.diskFree / Math.max(1, r.diskTotal)) * 100),
-    arch: r.arch,
-    gpus: r.gpus.map(g => [g.name, g.memTotal]),
-    runtimes: r.runtimes
-  })
+export function materiallyChanged (published: Resources, now: Resources): boolean {
+  const shape = (r: Resources): string => JSON.stringify([r.cpuCores, r.arch, r.gpus.map(g => [g.name, g.memTotal]), r.runtimes, r.memTotal])
+  if (shape(published) !== shape(now)) return true
+  if (Math.abs(now.cpuUsage - published.cpuUsage) >= 0.25) return true
+  if (Math.abs(now.memFree - published.memFree) >= 0.1 * Math.max(1, now.memTotal)) return true
+  return Math.abs(now.diskFree - published.diskFree) >= 0.05 * Math.max(1, now.diskTotal)
 }
 
 export class Peer {
@@ -156,12 +155,11 @@ export class Peer {
       syncExtras: () => this.regions.syncExtras(),
       onSyncExtras: (extras) => { this.regions.onSyncExtras(extras) }
     })
-    let lastMaterial = materialResources(offered(this.resources.current))
+    let published = offered(this.resources.current)
     const offResources = this.resources.onChange(measured => {
       const r = offered(measured)
-      const material = materialResources(r)
-      if (material === lastMaterial) return
-      lastMaterial = material
+      if (!materiallyChanged(published, r)) return
+      published = r
       this.membership.setInfo({ resources: r })
     })
     this.stops.push(offResources)
@@ -206,7 +204,8 @@ export class Peer {
       libp2p: this.libp2p,
       store: this.data.store,
       clock: this.clock,
-      syncIntervalMs: config.timings.syncInterval,
+      // The state must converge faster than the membership view: an agent learns its placements from it.
+      syncIntervalMs: Math.min(config.timings.syncInterval, 30_000),
       tombstoneTtlMs: 24 * 3600_000,
       validate: validateRecord
     })
@@ -263,7 +262,7 @@ export class Peer {
       this.stops.push(async () => { await overlay.stop() })
     }
 
-    this.joiner = new Periodic({ name: 'join', intervalMs: Math.max(1000, config.timings.suspectAfter), jitter: 0.2, timeoutMs: 10_000 }, async (signal) => { await this.findRegion(signal) })
+    this.joiner = new Periodic({ name: 'join', intervalMs: 2000, jitter: 0.2, timeoutMs: 10_000 }, async (signal) => { await this.findRegion(signal) })
     this.joiner.start()
     this.stops.push(() => { this.joiner?.stop() })
 

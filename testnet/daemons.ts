@@ -6,6 +6,9 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { join, resolve, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+/** Node flags for daemons, as in the shebang of node/cli/main.ts. */
+export const NODE_FLAGS = ['--max-semi-space-size=1']
+
 /** The compiled CLI entry point (dist/node/cli/main.js), wherever this module runs from. */
 export function groveBin (): string {
   const here = dirname(fileURLToPath(import.meta.url))
@@ -82,7 +85,7 @@ export async function startDaemon (spec: DaemonSpec): Promise<RunningDaemon> {
   await mkdir(spec.dataDir, { recursive: true })
   const logFile = join(spec.dataDir, 'daemon.log')
   const args = [
-    ...(spec.nodeArgs ?? []), groveBin(), 'daemon',
+    ...(spec.nodeArgs ?? NODE_FLAGS), groveBin(), 'daemon',
     '--data-dir', spec.dataDir,
     '--name', spec.name,
     ...(spec.listen ?? [`/ip4/127.0.0.1/tcp/${spec.p2pPort}`]).flatMap(l => ['--listen', l]),

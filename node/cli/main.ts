@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // The `grove` command. Each command group lives in its own file; this one dispatches and turns errors into one
 // line on stderr and an exit status (2 for usage and option errors, 1 otherwise).
 import '../polyfill.js'

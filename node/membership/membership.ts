@@ -14,7 +14,7 @@
 // h is the local-health multiplier (awareness + 1): while this peer's own event loop lags or its probes go
 // unanswered by everyone, it trusts its own timing less and waits longer before blaming others.
 import type { Libp2p } from '@libp2p/interface'
-import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
+import { TopicValidatorResult, type GossipSub, type Message, type SubscriptionChangeData } from '@libp2p/gossipsub'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { z } from 'zod'
 import { regionTopic, SYNC_PROTOCOL } from '../protocols.js'
@@ -118,7 +118,19 @@ export class Membership {
   private readonly messageHandler = (evt: CustomEvent<Message>): void => { this.onMessage(evt.detail) }
   private readonly disconnectHandler = (evt: CustomEvent<{ toString(): string }>): void => { this.onDisconnect(evt.detail.toString()) }
   private readonly connectHandler = (): void => { if (this.members.size === 0) this.syncer.trigger() }
-  private readonly subscriptionHandler = (): void => { this.heartbeat.trigger() }
+  /**
+   * A peer that subscribes to our region's topic is a new (or returning) member: pull its status from it at once
+   * rather than wait for its first heartbeat to find its way through the mesh, and let it hear from us now.
+   */
+  private readonly subscriptionHandler = (evt: CustomEvent<SubscriptionChangeData>): void => {
+    const joined = evt.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)
+    if (!joined) return
+    const peer = evt.detail.peerId.toString()
+    const known = this.members.get(peer)
+    if (known === undefined || known.clock.state !== 'alive' || !known.firsthand) void this.pull(peer)
+    this.pendingFull = true
+    this.heartbeat.trigger()
+  }
 
   constructor (private readonly init: MembershipInit) {
     this.self = init.libp2p.peerId.toString()
@@ -268,8 +280,15 @@ export class Membership {
 
   // ----- receiving ----------------------------------------------------------------------------------------------
 
+  /** Decoded messages, so the validator and the handler parse each message once. */
+  private readonly parsed = new WeakMap<Uint8Array, RegionMessage>()
+
   private parse (msg: Message): RegionMessage {
-    return decode(msg.data, regionMessageSchema, MAX_GOSSIP_BYTES)
+    const cached = this.parsed.get(msg.data)
+    if (cached !== undefined) return cached
+    const value = decode(msg.data, regionMessageSchema, MAX_GOSSIP_BYTES)
+    this.parsed.set(msg.data, value)
+    return value
   }
 
   private validate (from: string, msg: Message): TopicValidatorResult {
@@ -519,14 +538,40 @@ export class Membership {
     if (current.clock.state === 'suspect') current.clock = { ...current.clock, confirmations: current.clock.confirmations + nacks }
   }
 
-  /** One routine probe of a random live member: keeps RTTs and coordinates fresh. */
+  /**
+   * One routine probe of a random live member (SWIM's probe round): keeps RTTs and coordinates fresh, and finds a
+   * peer that went silent without closing its connections sooner than the heartbeat's silence threshold would. A
+   * failed direct probe is retried through helpers; only if none of them reaches it either does it become suspect.
+   */
   private async probeRandom (signal: AbortSignal): Promise<void> {
-    const candidates = this.liveMembers()
+    const candidates = this.liveMembers().filter(m => m.clock.state === 'alive')
     if (candidates.length === 0) return
     const target = candidates[Math.floor(Math.random() * candidates.length)]
     const result = await this.probes.direct(target.peerId, scaled(this.init.timings.probeTimeout, this.awareness), signal)
     const m = this.members.get(target.peerId)
-    if (result.ok && m !== undefined) this.onProbeAck(m, result.rttMs, result.coordinate)
+    if (m === undefined || !this.started) return
+    if (result.ok) {
+      this.onProbeAck(m, result.rttMs, result.coordinate)
+      return
+    }
+    const t = this.init.timings
+    const helpers = this.liveMembers().filter(h => h.peerId !== target.peerId && h.clock.state === 'alive').sort(() => Math.random() - 0.5).slice(0, t.indirectProbes)
+    if (helpers.length === 0) return
+    const timeout = scaled(t.probeTimeout, this.awareness)
+    const outcomes = await Promise.all(helpers.map(async h => await this.probes.indirect(h.peerId, target.peerId, timeout * 2)))
+    const current = this.members.get(target.peerId)
+    if (current === undefined || !this.started) return
+    if (outcomes.includes('ack')) {
+      this.markHeard(current, this.init.clock.now())
+      return
+    }
+    const nacks = outcomes.filter(o => o === 'nack').length
+    this.awareness = awarenessAfterProbe(this.awareness, nacks > 0 ? 'nack' : 'silent')
+    // Silence from every helper too means our own network is the likelier culprit: do not blame the target.
+    if (nacks === 0 || current.clock.state !== 'alive') return
+    current.clock = { ...current.clock, state: 'suspect', suspectSince: this.init.clock.now(), confirmations: nacks }
+    log('%s is suspect: a routine probe and %d helpers failed to reach it', current.status.name, nacks)
+    this.emit('suspect', current)
   }
 
   // ----- anti-entropy -------------------------------------------------------------------------------------------

@@ -50,7 +50,8 @@ export class Regions {
   private readonly messageHandler = (evt: CustomEvent<Message>): void => { this.onMessage(evt.detail) }
 
   constructor (private readonly init: RegionsInit) {
-    this.publisher = new Periodic({ name: 'summary', intervalMs: init.timings.summaryInterval, jitter: 0.1 }, async () => { await this.publishSummary() })
+    // Checked often, sent only on a change that matters or once per summaryInterval (see gist()).
+    this.publisher = new Periodic({ name: 'summary', intervalMs: Math.min(init.timings.summaryInterval, 5000), jitter: 0.1 }, async () => { await this.publishSummary() })
     this.directory = new Periodic({ name: 'directory', intervalMs: init.timings.directoryRefresh, jitter: 0.1, timeoutMs: 30_000 }, async (signal) => { await this.publishDirectory(signal) })
   }
 
@@ -67,6 +68,7 @@ export class Regions {
       const leader = s.role === 'leader'
       if (leader && !wasLeader) {
         // A new leader tells the mesh at once, and claims the directory record.
+        this.lastGist = ''
         this.publisher.trigger()
         this.directory.trigger()
       }
@@ -165,10 +167,32 @@ export class Regions {
     return summarize({ region: this.init.region, leader: membership.self, term: election.current.term, at: this.init.clock.wall(), members })
   }
 
+  /**
+   * What a summary says that matters to the region selector, coarsely: a summary that says the same is not sent again
+   * before summaryInterval has passed (a summary is about 1.2 KB on the wire and goes to every peer of the mesh).
+   */
+  private static gist (s: RegionSummary): string {
+    const GiB = 1024 ** 3
+    return JSON.stringify([
+      s.leader, s.term, s.nodes, s.runtimes, Object.entries(s.archs).map(([a, x]) => [a, x.nodes]),
+      Math.round(s.resources.cpu.sum * 2), Math.round(s.resources.memory.sum / GiB), Math.round(s.resources.memory.maxFree / GiB),
+      Math.round(s.resources.gpu.sum), s.largest?.cpuCores,
+      s.geo === null ? null : [s.geo.centroid.lat.toFixed(2), s.geo.centroid.lon.toFixed(2), Math.round(s.geo.radiusKm)]
+    ])
+  }
+
+  private lastGist = ''
+  private lastPublished = -Infinity
+
   private async publishSummary (): Promise<void> {
     if (this.init.election.current.role !== 'leader') return
     const summary = this.buildSummary()
-    this.accept(summary, this.init.clock.now())
+    const gist = Regions.gist(summary)
+    const now = this.init.clock.now()
+    if (gist === this.lastGist && now - this.lastPublished < this.init.timings.summaryInterval) return
+    this.lastGist = gist
+    this.lastPublished = now
+    this.accept(summary, now)
     try {
       await this.pubsub.publish(REGIONS_TOPIC, encode(summary))
     } catch (err) {

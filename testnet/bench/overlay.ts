@@ -192,7 +192,7 @@ export function parseOverlayArgs (argv: string[]): OverlayOptions {
     convergenceRuns: count('convergence-runs', quick ? 1 : 3, 0),
     mib,
     echoRoundTrips: quick ? 1000 : 2000,
-    connects: quick ? 100 : 100,
+    connects: 100,
     profile: values.profile === true || (!quick && values['no-profile'] !== true),
     quick,
     keep: values.keep === true
@@ -588,8 +588,14 @@ interface ConvergenceSample {
   failures: Array<{ atMs: number, error: string }>
   /** Failures after the first full streak (a route that flaps back). */
   lateFailures: number
-  /** Which instance answered, by "svc/n", over the whole watch. */
-  answeredBy: Record<string, number>
+  /** Who answered over the whole watch, by "svc/n pid": how often, first and last (ms after the kill). */
+  answeredBy: Record<string, { count: number, firstMs: number, lastMs: number }>
+  /** The instance on the killed peer, and its pid before the kill. */
+  victimInstance: { n: number, pid: number | null }
+  /** kill -9 → the first answer from the victim's instance number under a new pid (re-placed elsewhere); null if none. */
+  replacementMs: number | null
+  /** Answers after the kill from the killed peer's own instance process (which outlives its daemon). */
+  oldProcessAnswers: number
   killMs: number
   reconvergeMs: number
   diagnosis?: string
@@ -976,7 +982,10 @@ async function convergenceRun (run: number, s: Setup, runId: string, r: Results,
   const t = await waitConverged(dir, [s.hidden.peer])
   const peer0 = t.peers[0]
   const app = `rr${runId}${run}`
-  const posted = await apiPost<Posted>(peer0, '/api/v1/apps', sla(app, [service('web', 3, t.peers.map(p => p.name).join(';'))]))
+  // peer-0, peer-2 and the relay-only peer make region-0: with spreading, one instance on each, so the victim (peer-2)
+  // hosts exactly one. (Listing every peer puts the three in one region of two peers, two on one of them.)
+  const regionZero = [...t.peers.filter(p => p.region === peer0.region).map(p => p.name), ...(s.hidden.peer.region === peer0.region ? [HIDDEN] : [])]
+  const posted = await apiPost<Posted>(peer0, '/api/v1/apps', sla(app, [service('web', 3, regionZero.join(';'))]))
   const appId = posted.apps[0].id
   try {
     const svc = await waitRunning(peer0, `${app}.web`, 3)
@@ -984,10 +993,13 @@ async function convergenceRun (run: number, s: Setup, runId: string, r: Results,
     if (rr === null) throw new Error(`${app}.web has no rr IP`)
     const via = await overlayEndpoint(peer0, rr)
     // Every backend answers through the rr IP before the kill: the routes are complete.
+    const pidBefore = new Map<string, number>()
     await eventually(async () => {
-      const seen = new Set<string>()
-      for (let i = 0; i < 9; i++) seen.add((await pingOnce(via)).who.split(' ')[0])
-      return seen.size === 3 ? true : undefined
+      for (let i = 0; i < 9; i++) {
+        const [name, pid] = (await pingOnce(via)).who.split(' ')
+        pidBefore.set(name, Number(pid))
+      }
+      return pidBefore.size === 3 ? true : undefined
     }, 30_000, `all 3 instances of ${app}.web answering through ${rr} on peer-0`, 200)
     const placement: Record<string, number> = {}
     for (const i of svc.instances) placement[i.peerName ?? i.peerId ?? '?'] = (placement[i.peerName ?? i.peerId ?? '?'] ?? 0) + 1
@@ -1001,7 +1013,12 @@ async function convergenceRun (run: number, s: Setup, runId: string, r: Results,
       return undefined
     }
     await mark(r, `convergence-${run + 1}`)
-    const sample: ConvergenceSample = { run, victim: victim.name, placement, ms: null, streakStartMs: null, probes: 0, failures: [], lateFailures: 0, answeredBy: {}, killMs: NaN, reconvergeMs: NaN }
+    const victimN = svc.instances.find(i => i.peerName === victim.name)?.n ?? -1
+    const victimKey = `web/${victimN}`
+    const sample: ConvergenceSample = {
+      run, victim: victim.name, placement, ms: null, streakStartMs: null, probes: 0, failures: [], lateFailures: 0, answeredBy: {},
+      victimInstance: { n: victimN, pid: pidBefore.get(victimKey) ?? null }, replacementMs: null, oldProcessAnswers: 0, killMs: NaN, reconvergeMs: NaN
+    }
     const t0 = performance.now()
     await kill(dir, victim.name)
     sample.killMs = performance.now() - t0
@@ -1018,8 +1035,16 @@ async function convergenceRun (run: number, s: Setup, runId: string, r: Results,
       sample.probes++
       try {
         const { who } = await pingOnce(via)
-        const name = who.split(' ')[0]
-        sample.answeredBy[name] = (sample.answeredBy[name] ?? 0) + 1
+        const at = performance.now() - t0
+        const [name, pid] = who.split(' ')
+        const seen = sample.answeredBy[who] ?? { count: 0, firstMs: at, lastMs: at }
+        seen.count++
+        seen.lastMs = at
+        sample.answeredBy[who] = seen
+        if (name === victimKey) {
+          if (Number(pid) === sample.victimInstance.pid) sample.oldProcessAnswers++
+          else sample.replacementMs ??= at
+        }
         if (streak === 0) streakStart = started
         streak++
         if (streak === STREAK && sample.ms === null) {
@@ -1034,7 +1059,7 @@ async function convergenceRun (run: number, s: Setup, runId: string, r: Results,
         await sleep(5)
       }
     }
-    say(`convergence ${run + 1}: kill -9 ${victim.name} (placement ${JSON.stringify(placement)}): ${sample.ms === null ? 'TIMED OUT' : `${STREAK} consecutive successes after ${ms1(sample.ms)}`}; ${sample.failures.length} of ${sample.probes} connections failed${sample.failures.length > 0 ? ` (first at ${ms1(sample.failures[0].atMs)}, last at ${ms1(sample.failures[sample.failures.length - 1].atMs)})` : ''}${sample.lateFailures > 0 ? `, ${sample.lateFailures} after the streak` : ''}; answered by ${JSON.stringify(sample.answeredBy)}`)
+    say(`convergence ${run + 1}: kill -9 ${victim.name} (placement ${JSON.stringify(placement)}): ${sample.ms === null ? 'TIMED OUT' : `${STREAK} consecutive successes after ${ms1(sample.ms)}`}; ${sample.failures.length} of ${sample.probes} connections failed${sample.failures.length > 0 ? ` (first at ${ms1(sample.failures[0].atMs)}, last at ${ms1(sample.failures[sample.failures.length - 1].atMs)})` : ''}${sample.lateFailures > 0 ? `, ${sample.lateFailures} after the streak` : ''}; ${answersText(sample)}`)
     const r0 = performance.now()
     await restart(dir, victim.name)
     await waitConverged(dir, [s.hidden.peer])
@@ -1057,6 +1082,12 @@ const rate = (u: { mibps: number } | null, error?: string): string => u === null
 const msText = (xs: number[] | null, p: number): string => xs === null || xs.length === 0 ? '—' : msFmt(percentile(xs, p))
 const pathName = (c?: PathCounts): string => c === undefined ? '?' : Object.entries(c).filter(([, n]) => n > 0).map(([k]) => k).join('+') || 'none'
 const cpuText = (cpu?: Record<string, number>): string => cpu === undefined ? '—' : Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(0)} %`).join(', ')
+const answersText = (c: ConvergenceSample): string => {
+  const old = c.oldProcessAnswers > 0 ? `${c.oldProcessAnswers} answers from the killed peer's orphaned instance process` : 'none from the killed peer\'s instance'
+  const repl = c.replacementMs === null ? `web/${c.victimInstance.n} was not re-placed within the watch` : `web/${c.victimInstance.n} re-placed and serving ${ms1(c.replacementMs)} after the kill`
+  const who = Object.entries(c.answeredBy).map(([k, v]) => `${k}: ${v.count} (${ms1(v.firstMs)}–${ms1(v.lastMs)})`).join(', ')
+  return `${old}; ${repl}; answers by instance and pid: ${who}`
+}
 const crashText = (p: { crashed?: string[] }): string => p.crashed === undefined ? '' : `; DIED: ${p.crashed.join(', ')} (restarted)`
 
 /** The path counters of every overlay run that has them, added up. */
@@ -1238,8 +1269,8 @@ function buildRows (r: Results, opts: OverlayOptions): Row[] {
       spread: { label: 'p90', value: percentile(secs, 90) }
     }
     const fails = median(cs.map(c => c.failures.length))
-    const start = median(cs.map(c => c.streakStartMs).filter((x): x is number => x !== null))
-    rows.push(cells(conv, v => `${v.toFixed(2)} s`, '— (report)', cs.length === 0 ? '—' : `${Number.isFinite(fails) ? fails.toFixed(0) : '?'} failed connections (median); the streak began ${Number.isFinite(start) ? s2(start) : '—'} after the kill`, 'etcd failover 1.54 s; serf kill detection 5.6 s'))
+    const repl = median(cs.map(c => c.replacementMs).filter((x): x is number => x !== null))
+    rows.push(cells(conv, v => `${v.toFixed(2)} s`, '— (report)', cs.length === 0 ? '—' : `${Number.isFinite(fails) ? fails.toFixed(0) : '?'} failed connections (median); replacement instance serving after ${Number.isFinite(repl) ? s2(repl) : '—'} (median)`, 'etcd failover 1.54 s; serf kill detection 5.6 s'))
   }
   return rows
 }
@@ -1428,7 +1459,7 @@ function buildNotes (r: Results, ncpu: number): string[] {
     }
   }
   for (const c of r.convergence) {
-    notes.push(`convergence run ${c.run + 1}: kill -9 ${c.victim} (placement ${JSON.stringify(c.placement)}, kill took ${ms1(c.killMs)}): ${c.ms === null ? 'TIMED OUT' : ms1(c.ms)}; ${c.failures.length}/${c.probes} connections failed${c.failures.length > 0 ? `: ${c.failures.slice(0, 3).map(f => `${ms1(f.atMs)} ${f.error}`).join('; ')}${c.failures.length > 3 ? '; …' : ''}` : ''}; ${c.lateFailures} after the streak; answered by ${JSON.stringify(c.answeredBy)}; testnet reconverged ${s2(c.reconvergeMs)} after the restart${c.diagnosis === undefined ? '' : `; ${c.diagnosis}`}`)
+    notes.push(`convergence run ${c.run + 1}: kill -9 ${c.victim} (placement ${JSON.stringify(c.placement)}, kill took ${ms1(c.killMs)}): ${c.ms === null ? 'TIMED OUT' : ms1(c.ms)}; ${c.failures.length}/${c.probes} connections failed${c.failures.length > 0 ? `: ${c.failures.slice(0, 3).map(f => `${ms1(f.atMs)} ${f.error}`).join('; ')}${c.failures.length > 3 ? '; …' : ''}` : ''}; ${c.lateFailures} after the streak; ${answersText(c)}; testnet reconverged ${s2(c.reconvergeMs)} after the restart${c.diagnosis === undefined ? '' : `; ${c.diagnosis}`}`)
   }
   if (r.oddLogLines.length > 0) {
     notes.push(`${r.oddLogLines.length} warning/error line(s) in the daemons' logs, e.g.:`)

@@ -1,0 +1,28 @@
+// A guard in front of the swarm-key protector (@libp2p/pnet). pnet encrypts whatever libp2p's send queue hands it
+// in one XSalsa20 update, and under backpressure that is the whole queued buffer, megabytes at a time. The
+// xsalsa20 package behind it (WebAssembly) grows its memory for such an update, and with two instances per
+// connection (one per direction) each grow invalidates the other's view of that memory until growth fails with
+// "WebAssembly.Memory.grow(): Maximum memory size exceeded", thrown from a socket handler: the daemon dies. Cutting
+// every write into pieces that fit the cipher's initial memory keeps it from ever growing.
+import type { ConnectionProtector, MessageStream, AbortOptions } from '@libp2p/interface'
+
+/** Well below the cipher's initial 640 KiB of memory. */
+export const MAX_PROTECTED_WRITE = 64 * 1024
+
+/**
+ * Wraps a protector so that it never encrypts more than MAX_PROTECTED_WRITE at once: the protected stream's send
+ * queue (an AbstractMessageStream) cuts its queued bytes into messages of at most maxMessageSize before each
+ * sendData, which is where pnet runs the cipher.
+ */
+export function chunkedProtector (inner: (components: unknown) => ConnectionProtector): (components: unknown) => ConnectionProtector {
+  return (components) => {
+    const protector = inner(components)
+    return {
+      async protect (connection: MessageStream, options?: AbortOptions): Promise<MessageStream> {
+        const stream = await protector.protect(connection, options)
+        ;(stream as { maxMessageSize?: number }).maxMessageSize = MAX_PROTECTED_WRITE
+        return stream
+      }
+    }
+  }
+}
