@@ -17,6 +17,7 @@ import { isLoopback } from '@libp2p/utils'
 import type { ConnectionProtector, PeerInfo, PrivateKey } from '@libp2p/interface'
 import { delayingProtector, type DelaySpec } from './emulate-delay.js'
 import { chunkedProtector } from './pnet-chunks.js'
+import { applyPatches } from './patches.js'
 import type { Datastore } from 'interface-datastore'
 import { DHT_PROTOCOL } from './protocols.js'
 import { directoryValidator, directorySelector } from '../bootstrap/directory.js'
@@ -44,6 +45,11 @@ export interface HostInit {
   swarmKey?: Uint8Array
   /** Testnet latency emulation (GROVE_EMULATE_DELAY). */
   delay?: DelaySpec
+  /**
+   * Dial only these peers (GROVE_DIAL_ONLY): emulates a peer behind a firewall that lets it reach its relay and
+   * nothing else, so the others can only reach it through the relay. For tests and drills.
+   */
+  dialOnly?: string[]
 }
 
 function protector (init: HostInit): ((components: unknown) => ConnectionProtector) | undefined {
@@ -63,6 +69,7 @@ export function lanAndLoopbackMapper (info: PeerInfo): PeerInfo {
 }
 
 export async function createHost (init: HostInit): Promise<GroveLibp2p> {
+  applyPatches()
   return await createLibp2p<GroveServices>({
     privateKey: init.privateKey,
     datastore: init.datastore,
@@ -75,6 +82,9 @@ export async function createHost (init: HostInit): Promise<GroveLibp2p> {
     streamMuxers: [yamux()],
     connectionProtector: protector(init) as never,
     connectionManager: { dialTimeout: init.dialTimeoutMs },
+    connectionGater: init.dialOnly === undefined
+      ? undefined
+      : { denyDialPeer: (peer: { toString: () => string }) => !init.dialOnly!.includes(peer.toString()) },
     // libp2p's connection monitor pings every connection on its own streams; Grove's probes already watch the
     // peers that matter, and a lost connection is reported by the transport. Off, it saves about 1 KB/s per peer.
     connectionMonitor: { enabled: false },

@@ -127,7 +127,8 @@ export class Peer {
       gossipHeartbeatMs: config.timings.gossipHeartbeat,
       dialTimeoutMs: config.timings.dialTimeout,
       swarmKey: this.init.swarmKey,
-      delay: process.env.GROVE_EMULATE_DELAY === undefined ? undefined : parseDelaySpec(process.env.GROVE_EMULATE_DELAY)
+      delay: process.env.GROVE_EMULATE_DELAY === undefined ? undefined : parseDelaySpec(process.env.GROVE_EMULATE_DELAY),
+      dialOnly: process.env.GROVE_DIAL_ONLY === undefined ? undefined : process.env.GROVE_DIAL_ONLY.split(',').map(x => x.trim()).filter(x => x !== '')
     })
     await this.libp2p.start()
     this.stops.push(async () => { await this.libp2p.stop() })

@@ -106,7 +106,8 @@ describe('deploying onto a 2-region testnet (process runtime, through the CLI)',
     assert.ok(s.instances.every(i => i.status === 'RUNNING'))
     assert.equal(new Set(s.instances.map(i => i.peerId)).size, 3, 'replicas spread over 3 peers')
     for (const i of s.instances) {
-      assert.equal(await get(`http://${i.endpoints[0].host}:${i.endpoints[0].port}/`), `hello from web/${i.n}\n`)
+      const answer = await eventually(async () => await get(`http://${i.endpoints[0].host}:${i.endpoints[0].port}/`), 10_000, `instance ${i.n} answering`)
+      assert.equal(answer, `hello from web/${i.n}\n`)
     }
     // Any peer answers for any service, by name too.
     const byName = await apiGet<Service>(t.peers[5], '/api/v1/services/demo.web')
@@ -133,7 +134,9 @@ describe('deploying onto a 2-region testnet (process runtime, through the CLI)',
       return i.status === 'RUNNING' && i.peerId !== victim.peerId ? s : undefined
     }, 30_000, 'the lost instance running elsewhere')
     const moved = after.instances.find(x => x.n === lost.n)!
-    assert.equal(await get(`http://${moved.endpoints[0].host}:${moved.endpoints[0].port}/`), `hello from web/${lost.n}\n`)
+    // RUNNING means started; the process may need a moment more to listen.
+    const answer = await eventually(async () => await get(`http://${moved.endpoints[0].host}:${moved.endpoints[0].port}/`), 10_000, 'the moved instance answering')
+    assert.equal(answer, `hello from web/${lost.n}\n`)
     // Bring the victim back for the next tests; it must not start a duplicate of the moved instance.
     assert.equal((await grove('testnet', 'restart', victim.name, '--dir', dir)).code, 0)
     await reload()
