@@ -7,8 +7,9 @@ class GroveReporter extends Mocha.reporters.Spec {
     super(runner, options)
     runner.once(EVENT_RUN_END, () => {
       const { passes = 0, failures = 0, pending = 0 } = runner.stats ?? {}
-      // Printed after Spec's own epilogue, which also listens for EVENT_RUN_END.
-      setImmediate(() => console.log(`${passes} passed, ${failures} failed${pending > 0 ? `, ${pending} skipped` : ''}`))
+      // Spec's epilogue listens for EVENT_RUN_END too, and was registered first (in super()), so this line comes
+      // after it. Synchronously: with --exit, mocha exits right after the run ends.
+      console.log(`${passes} passed, ${failures} failed${pending > 0 ? `, ${pending} skipped` : ''}`)
     })
   }
 }
