@@ -54,7 +54,9 @@ export interface InstanceView {
 export function instanceViews (peer: Peer, svc: ServiceRecord): InstanceView[] {
   const records = new Map(peer.state.entries<InstanceRecord>(`inst/${svc.id}/`).map(([, r]) => [r.n, r]))
   const ips = peer.deployer.addresses(svc.id).instances
-  const numbers = [...new Set([...svc.instances, ...[...records.values()].filter(r => r.status !== 'UNDEPLOYED').map(r => r.n)])].sort((a, b) => a - b)
+  // A service that is only registered (Oakestra's POST /api/application/) has no instances yet.
+  const wanted = svc.deployed ? svc.instances : []
+  const numbers = [...new Set([...wanted, ...[...records.values()].filter(r => r.status !== 'UNDEPLOYED').map(r => r.n)])].sort((a, b) => a - b)
   return numbers.map(n => {
     const r = records.get(n)
     const name = r?.peerName ?? (r?.peerId == null ? null : peer.membership.members.get(r.peerId)?.status.name ?? (r.peerId === peer.peerId ? peer.config.name : null))

@@ -210,6 +210,47 @@ describe('deploying onto a 2-region testnet (process runtime, through the CLI)',
     assert.match(e.stdout, /memory/)
   })
 
+  it('speaks Oakestra\'s API: login, register, list, deploy an instance, clusters, delete', async () => {
+    const p = t.peers[3]
+    const call = async (method: string, path: string, body?: unknown, token?: string): Promise<{ status: number, json: unknown }> => {
+      const res = await fetch(`${p.api}${path}`, {
+        method,
+        headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body)
+      })
+      return { status: res.status, json: await res.json() }
+    }
+    assert.equal((await call('POST', '/api/auth/login', { username: 'Admin', password: 'wrong' })).status, 401)
+    const login = await call('POST', '/api/auth/login', { username: 'Admin', password: 'Admin' })
+    assert.equal(login.status, 200)
+    const token = (login.json as { token: string }).token
+    assert.equal(token, p.token)
+    const sla = JSON.parse(await readFile(FIXTURE, 'utf8')) as { applications: Array<{ application_name: string, microservices: Array<{ replicas?: number, microservice_name: string }> }> }
+    sla.applications[0].application_name = 'oak'
+    sla.applications[0].microservices[0].microservice_name = 'svc'
+    const reg = await call('POST', '/api/application/', sla, token)
+    assert.equal(reg.status, 200)
+    const appId = (reg.json as Array<{ applicationID: string, microservices: string[] }>)[0].applicationID
+    const apps = (await call('GET', '/api/applications/', undefined, token)).json as Array<{ applicationID: string, application_name: string }>
+    assert.ok(apps.some(a => a.applicationID === appId && a.application_name === 'oak'))
+    const services = (await call('GET', `/api/services/${appId}`, undefined, token)).json as Array<{ microserviceID: string, microservice_name: string, instance_list: unknown[] }>
+    assert.equal(services.length, 1)
+    const svcId = services[0].microserviceID
+    // Registered only, as Oakestra does: nothing runs until an instance is asked for.
+    assert.equal(services[0].instance_list.length, 0)
+    assert.equal((await call('POST', `/api/service/${svcId}/instance`, undefined, token)).status, 200)
+    const running = await eventually(async () => {
+      const s = (await call('GET', `/api/service/${svcId}`, undefined, token)).json as { instance_list: Array<{ instance_number: number, status: string, worker_id: string, cluster_id: string }> }
+      return s.instance_list.length === 1 && s.instance_list[0].status === 'RUNNING' ? s : undefined
+    }, 30_000, 'the Oakestra-deployed instance running')
+    assert.match(running.instance_list[0].cluster_id, /^region-/)
+    const clusters = (await call('GET', '/api/clusters/', undefined, token)).json as Array<{ cluster_name: string, active_nodes: number }>
+    assert.deepEqual(clusters.map(c => c.cluster_name).sort(), ['region-0', 'region-1'])
+    assert.equal((await call('DELETE', `/api/service/${svcId}/instance/0`, undefined, token)).status, 200)
+    assert.equal((await call('DELETE', `/api/application/${appId}`, undefined, token)).status, 200)
+    assert.equal((await call('GET', `/api/application/${appId}`, undefined, token)).status, 404)
+  })
+
   it('undeploys an application: its instances stop everywhere', async () => {
     const u = await grove('undeploy', 'demo', '--data-dir', t.peers[2].dataDir)
     assert.equal(u.code, 0, u.stderr)
