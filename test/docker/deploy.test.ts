@@ -1,29 +1,18 @@
 // Deploying containers onto a real testnet of daemon processes, against a real Docker engine. Gated by
 // GROVE_DOCKER_TESTS=1 (CI sets it after `bash test/docker/setup.sh`).
 import { strict as assert } from 'node:assert'
-import { execFile } from 'node:child_process'
 import { mkdtemp, rm, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import Docker from 'dockerode'
-import { apiGet, eventually, groveBin } from '../../testnet/daemons.js'
+import { apiGet, eventually } from '../../testnet/daemons.js'
 import type { TestnetFile } from '../../testnet/index.js'
+import { grove } from '../helpers/cli.js'
 
-const run = promisify(execFile)
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'web-docker.json')
 const describeDocker = process.env.GROVE_DOCKER_TESTS === '1' ? describe : describe.skip
 
-async function grove (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [groveBin(), ...args], { timeout: 180_000 })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code: number, stdout: string, stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
 
 interface Instance { n: number, status: string, peerId: string | null, startedAt: string | null, endpoints: Array<{ host: string, port: number, containerPort: number }> }
 interface Service { id: string, instances: Instance[] }

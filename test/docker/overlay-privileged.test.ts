@@ -6,22 +6,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { eventually, freePort, groveBin, startDaemon, stopDaemon, type RunningDaemon } from '../../testnet/daemons.js'
+import { eventually, freePort, startDaemon, stopDaemon, type RunningDaemon } from '../../testnet/daemons.js'
+import { grove } from '../helpers/cli.js'
 
 const run = promisify(execFile)
 const enabled = process.env.GROVE_DOCKER_TESTS === '1' && process.getuid?.() === 0
 const describeIt = enabled ? describe : describe.skip
 const RR = '10.30.200.10'
 
-async function grove (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [groveBin(), ...args], { timeout: 120_000 })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code: number, stdout: string, stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
 
 async function loAddresses (): Promise<string> {
   return (await run('ip', ['-o', 'addr', 'show', 'dev', 'lo'])).stdout

@@ -3,27 +3,16 @@ import { strict as assert } from 'node:assert'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
+import { grove } from '../helpers/cli.js'
 import {
-  apiGet, apiPost, eventually, freePort, groveBin, killDaemon, sleep, startDaemon, stopDaemon,
+  apiGet, apiPost, eventually, freePort, killDaemon, sleep, startDaemon, stopDaemon,
   type DaemonSpec, type RunningDaemon
 } from '../../testnet/daemons.js'
 
-const run = promisify(execFile)
 
 interface Status { peerId: string, name: string, region: string, role: string, term: number, leader: string | null }
 interface Nodes { region: string, nodes: Array<{ peerId: string, name: string, state: string, role: string, term: number }> }
 
-async function cli (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [groveBin(), ...args], { timeout: 30_000 })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code: number, stdout: string, stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
 
 describe('five daemons in two regions (multi-process, through the CLI)', function () {
   this.timeout(180_000)
@@ -95,7 +84,7 @@ describe('five daemons in two regions (multi-process, through the CLI)', functio
     assert.ok(inRegion('b').some(d => d.peerId === b.leader))
     await eventually(async () => await allAlive('a') && await allAlive('b'), 20_000, 'every peer alive in every view')
     // The CLI shows the same through its JSON output.
-    const out = await cli('nodes', '--data-dir', specs.get('b2')!.dataDir, '--json')
+    const out = await grove('nodes', '--data-dir', specs.get('b2')!.dataDir, '--json')
     assert.equal(out.code, 0, out.stderr)
     const view = JSON.parse(out.stdout) as Nodes
     assert.deepEqual(view.nodes.map(n => n.name).sort(), ['b1', 'b2'])
@@ -176,16 +165,16 @@ describe('five daemons in two regions (multi-process, through the CLI)', functio
   })
 
   it('answers the CLI with one-line errors', async () => {
-    const down = await cli('status', '--data-dir', join(dir, 'nobody'))
+    const down = await grove('status', '--data-dir', join(dir, 'nobody'))
     assert.equal(down.code, 1)
     assert.match(down.stderr.trim(), /^grove: the grove daemon for .* is not running/)
     assert.equal(down.stderr.trim().split('\n').length, 1)
 
-    const badApi = await cli('daemon', '--data-dir', join(dir, 'x'), '--region', 'a', '--api', 'nonsense')
+    const badApi = await grove('daemon', '--data-dir', join(dir, 'x'), '--region', 'a', '--api', 'nonsense')
     assert.equal(badApi.code, 2)
     assert.match(badApi.stderr, /--api: expected HOST:PORT/)
 
-    const badRegion = await cli('daemon', '--data-dir', join(dir, 'y'), '--region', 'Not_OK')
+    const badRegion = await grove('daemon', '--data-dir', join(dir, 'y'), '--region', 'Not_OK')
     assert.equal(badRegion.code, 2)
     assert.match(badRegion.stderr, /--region: "Not_OK" must be/)
 

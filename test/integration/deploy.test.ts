@@ -1,27 +1,16 @@
 // Deploying onto a real 2-region testnet of daemon processes, with the process runtime, through the CLI and API.
 import { strict as assert } from 'node:assert'
-import { execFile } from 'node:child_process'
 import { mkdtemp, rm, readFile, readdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
-import { apiGet, eventually, groveBin } from '../../testnet/daemons.js'
+import { apiGet, eventually } from '../../testnet/daemons.js'
 import type { TestnetFile, TestnetPeer } from '../../testnet/index.js'
+import { grove } from '../helpers/cli.js'
 
-const run = promisify(execFile)
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'web-process.json')
 const OAKESTRA = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'fixtures', 'oakestra-sla')
 
-async function grove (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [groveBin(), ...args], { timeout: 180_000 })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code: number, stdout: string, stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
 
 interface Instance { n: number, status: string, peerId: string | null, peerName: string | null, region: string | null, reason: string | null, startedAt: string | null, endpoints: Array<{ host: string, port: number }> }
 interface Service { id: string, name: string, replicas: number, instances: Instance[] }

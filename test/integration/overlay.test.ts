@@ -1,35 +1,24 @@
 // The semantic overlay on a real testnet of daemon processes: service IPs, policies, instance loss, UDP, the relay
 // tunnel and the refusal to act as an open proxy.
 import { strict as assert } from 'node:assert'
-import { execFile } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { get as httpGet } from 'node:http'
 import { mkdtemp, rm, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import '../../node/polyfill.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { MemoryDatastore } from 'datastore-core'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createHost } from '../../node/libp2p.js'
 import { openTcp } from '../../overlay/index.js'
-import { apiGet, eventually, freePort, groveBin, startDaemon, stopDaemon, type RunningDaemon } from '../../testnet/daemons.js'
+import { apiGet, eventually, freePort, startDaemon, stopDaemon, type RunningDaemon } from '../../testnet/daemons.js'
 import type { TestnetFile, TestnetPeer } from '../../testnet/index.js'
+import { grove } from '../helpers/cli.js'
 
-const run = promisify(execFile)
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'overlay-apps.json')
 
-async function grove (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [groveBin(), ...args], { timeout: 120_000 })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code: number, stdout: string, stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
 
 /** One request on a new connection (fetch would keep connections alive, and round-robin spreads connections). */
 async function get (url: string, timeoutMs = 5000): Promise<string> {

@@ -6,20 +6,12 @@ import { mkdtemp, rm, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { apiGet, eventually, groveBin } from '../../testnet/daemons.js'
+import { apiGet, eventually } from '../../testnet/daemons.js'
 import type { TestnetFile } from '../../testnet/index.js'
+import { grove } from '../helpers/cli.js'
 
 const run = promisify(execFile)
 
-async function grove (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [groveBin(), ...args], { timeout: 180_000 })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code: number, stdout: string, stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
 
 /** Processes whose command line mentions `dir`. */
 async function processesIn (dir: string): Promise<number[]> {
