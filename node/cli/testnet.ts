@@ -9,7 +9,7 @@ import { CliError, printJson, table } from './output.js'
 
 export const TESTNET_USAGE = `usage: grove testnet <command> [options]
 
-  up [--peers N] [--regions R] [--dir D] [--runtime process|docker|none] [--profile local|lan]
+  up [--peers N] [--regions R] [--dir D] [--runtime process|docker|none] [--profile local|lan (default: local up to 24 peers)]
      [--base-port P] [--isolation none|netns] [--latency MS] [--json]
                       start N peers (default 6) in R regions (default 2) and wait until they converge
   status [--dir D] [--json]      the live state of every peer
@@ -46,6 +46,16 @@ function oneOf<T extends string> (values: Values, name: string, allowed: readonl
   if (v === undefined) return fallback
   if (!allowed.includes(v as T)) throw new CliError(`--${name}: must be one of ${allowed.join(', ')}, got "${String(v)}"`, 2)
   return v as T
+}
+
+/** Above this many peers on one host the local profile's sub-second timers starve a small machine's CPU. */
+export const LOCAL_PROFILE_MAX_PEERS = 24
+
+/** local for small testnets; lan (slower heartbeats, probe-driven detection) for large ones. */
+export function defaultProfile (peers: number): 'local' | 'lan' {
+  if (peers <= LOCAL_PROFILE_MAX_PEERS) return 'local'
+  process.stderr.write(`[testnet] ${peers} peers: using the lan profile (the local profile's sub-second timers overload a small host at this size; pass --profile local to insist)\n`)
+  return 'lan'
 }
 
 function dirOf (values: Values): string {
@@ -98,7 +108,7 @@ async function cmdUp (argv: string[]): Promise<void> {
       regions: int(values, 'regions', 2),
       dir,
       runtime: oneOf<RuntimeChoice>(values, 'runtime', ['process', 'docker', 'none'], 'process'),
-      profile: oneOf(values, 'profile', ['local', 'lan'] as const, 'local'),
+      profile: values.profile === undefined ? defaultProfile(int(values, 'peers', 6)) : oneOf(values, 'profile', ['local', 'lan'] as const, 'local'),
       basePort,
       isolation: oneOf<Isolation>(values, 'isolation', ['none', 'netns'], 'none'),
       latencyMs: latency,
