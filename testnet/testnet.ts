@@ -245,7 +245,8 @@ export async function up (opts: UpOptions): Promise<TestnetFile> {
   if (plan !== undefined && opts.latencyMs !== undefined && plan.netem) await plan.applyNetem(opts.latencyMs)
 
   const started = Date.now()
-  const timeoutMs = opts.timeoutMs ?? 30_000 + 1000 * opts.peers
+  // Start-up alone takes about 3 s per peer on a 2-core host once dozens run (batches wait for each other).
+  const timeoutMs = opts.timeoutMs ?? 60_000 + 3000 * opts.peers
   const bootTimeout = Math.min(timeoutMs, 30_000)
   const tickets = new Map<string, string>()
   const founders = peers.slice(0, opts.regions)
