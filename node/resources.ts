@@ -12,7 +12,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { logger } from '@libp2p/logger'
-import Docker from 'dockerode'
+import { engineAddress, pingEngine } from './runtime/docker-ping.js'
 import type { Gpu, Resources, RuntimeName } from './wire/schemas.js'
 
 const log = logger('grove:resources')
@@ -71,25 +71,32 @@ export interface DockerProbe {
 interface Pingable { ping(opts: { abortSignal?: AbortSignal }): Promise<unknown> }
 
 /**
- * A DockerProbe over dockerode. Without a socketPath it goes where dockerode's defaults go: DOCKER_HOST when set,
- * else the local socket. Each ping gives up after 1 s.
+ * A DockerProbe that goes where dockerode would: an explicit socketPath, else DOCKER_HOST, else the local socket.
+ * A plain HTTP `GET /_ping` where that is enough (sockets, tcp:// without TLS), so the daemon does not load dockerode
+ * (and ssh2's WebAssembly) just to ask; dockerode, loaded on first use, for the rest. Each ping gives up after 1 s.
  */
 export function dockerProbe (opts: { socketPath?: string } = {}): DockerProbe {
-  let docker: Pingable
-  try {
-    // An explicit socket must win over DOCKER_HOST, which dockerode would otherwise prefer: clear the host it read.
-    const options = opts.socketPath === undefined ? undefined : { socketPath: opts.socketPath, host: undefined, port: undefined, protocol: 'http' as const }
-    docker = new Docker(options) as unknown as Pingable
-  } catch (err) {
-    // dockerode throws here on a malformed DOCKER_HOST; that host has no usable docker, not a broken monitor.
-    log.error('cannot use docker: %e', err)
-    return { ping: async () => false }
+  const at = engineAddress(opts.socketPath)
+  let client: Promise<Pingable | undefined> | undefined
+  const viaDockerode = async (): Promise<Pingable | undefined> => {
+    try {
+      const { default: Docker } = await import('dockerode')
+      return new Docker() as unknown as Pingable
+    } catch (err) {
+      // dockerode throws here on a malformed DOCKER_HOST; that host has no usable docker, not a broken monitor.
+      log.error('cannot use docker: %e', err)
+      return undefined
+    }
   }
 
   return {
     async ping (signal) {
       const bounded = deadline(DOCKER_PING_TIMEOUT_MS, signal)
       try {
+        if (at !== undefined) return await pingEngine(at, bounded.signal)
+        client ??= viaDockerode()
+        const docker = await client
+        if (docker === undefined) return false
         await docker.ping({ abortSignal: bounded.signal })
         return true
       } catch (err) {

@@ -3,18 +3,16 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { openSync, closeSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
-import { join, resolve, dirname } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { PACKAGE_ROOT } from '../node/version.js'
 
 /** Node flags for daemons, as in the shebang of node/cli/main.ts. */
 export const NODE_FLAGS = ['--max-semi-space-size=1']
 
-/** The compiled CLI entry point (dist/node/cli/main.js), wherever this module runs from. */
+/** The built CLI (dist/cli/grove.js, the bundle that package.json's bin names), wherever this module runs from. */
 export function groveBin (): string {
-  const here = dirname(fileURLToPath(import.meta.url))
-  // dist/testnet/daemons.js → dist/node/cli/main.js; testnet/daemons.ts (tsx) → dist/node/cli/main.js
-  const root = here.includes(`${'/'}dist${'/'}`) ? resolve(here, '..', '..') : resolve(here, '..')
-  return join(root, 'dist', 'node', 'cli', 'main.js')
+  if (PACKAGE_ROOT === undefined) throw new Error('cannot find grove\'s package.json above this module: run grove from its package')
+  return join(PACKAGE_ROOT, 'dist', 'cli', 'grove.js')
 }
 
 /** Ports that were free a moment ago: bind to port 0 and let the kernel choose. */

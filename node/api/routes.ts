@@ -161,7 +161,10 @@ function baseRoutes (): Route[] {
     {
       method: 'GET',
       pattern: /^\/metrics$/,
-      handler: async ({ peer }) => ({ raw: await peer.metrics.text(), contentType: peer.metrics.contentType })
+      handler: async ({ peer }) => {
+        const { text, contentType } = await peer.metrics.text()
+        return { raw: text, contentType }
+      }
     },
     {
       // Fault injection for tests and drills; answers 404 unless the daemon runs with GROVE_FAULTS=1.

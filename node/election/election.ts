@@ -89,6 +89,12 @@ export class Election {
       if (e.type === 'dead' || e.type === 'left') this.loop.trigger()
       void this.onMember(e)
     })
+    // Members the membership learned before we listened (its start pulls the region's view) send no event again
+    // while nothing changes: a leader's unchanged beats emit none. Without this a restarted follower could stay
+    // without a leader for good, its pre-votes refused because everyone else hears one.
+    for (const member of this.init.membership.members.values()) {
+      if (member.clock.state === 'alive') await this.onMember({ type: 'alive', member })
+    }
     this.publish()
     this.loop.start()
   }
@@ -147,6 +153,12 @@ export class Election {
     if (this.init.mayStand !== undefined && !this.init.mayStand()) return
     if (this.leaderLive()) {
       this.deadline = undefined
+      return
+    }
+    // A live leader the membership knows of, whatever events were missed, is followed rather than challenged.
+    for (const member of this.init.membership.members.values()) {
+      if (member.clock.state !== 'alive' || member.status.role !== 'leader' || member.status.term < this.state.term) continue
+      void this.onMember({ type: 'alive', member })
       return
     }
     const now = this.init.clock.now()

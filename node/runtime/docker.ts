@@ -1,5 +1,8 @@
 // The Docker runtime: each instance is a container on the local engine, driven through dockerode.
 //
+// dockerode is loaded on first use, and not before the engine answers a plain ping (docker-ping.ts): it brings ssh2,
+// whose WebAssembly costs ~15 MiB resident, which a daemon on a host without Docker should never pay.
+//
 // The engine is the truth, as instance.json is for processes: every container Grove makes carries the labels
 // grove.service, grove.instance and grove.peer, so list() is one labelled query, a new DockerRuntime (the daemon
 // restarted) finds what an earlier one started, and containers of other peers sharing the engine are told apart.
@@ -12,8 +15,9 @@
 // Exits come from the engine's event stream ('die' of containers labelled grove.peer), reconnected when it drops;
 // on reconnect it asks for the events since the last one seen, so a short outage loses none.
 import { Readable, Writable } from 'node:stream'
-import Docker from 'dockerode'
+import type Docker from 'dockerode'
 import type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode'
+import { engineAddress, pingEngine, type EngineAddress } from './docker-ping.js'
 import { deadline, sleep } from '../clock.js'
 import { logger } from '../log.js'
 import { AsyncQueue, LineSplitter, linkSignals } from './lines.js'
@@ -67,7 +71,11 @@ interface DockerEvent {
 
 export class DockerRuntime implements Runtime {
   readonly kind = 'docker' as const
-  private readonly docker: Docker
+  /** The dockerode client, once something needed it (or the one init gave). */
+  private docker: Promise<Docker> | undefined
+  private readonly socketPath: string | undefined
+  /** Where a plain ping reaches the engine; undefined when only dockerode can tell (TLS, ssh). */
+  private readonly engine: EngineAddress | undefined
   private readonly pullTimeoutMs: number
   private readonly eventsRetryMs: number
   /** One pending "make sure this image is here" per image: concurrent starts share it. */
@@ -84,13 +92,9 @@ export class DockerRuntime implements Runtime {
   private readonly seenEvents = new Set<string>()
 
   constructor (init: DockerRuntimeInit = {}) {
-    if (init.docker !== undefined) {
-      this.docker = init.docker
-    } else {
-      // An explicit socket must win over DOCKER_HOST, which dockerode would otherwise prefer: clear what it read.
-      const options = init.socketPath === undefined ? undefined : { socketPath: init.socketPath, host: undefined, port: undefined, protocol: 'http' as const }
-      this.docker = new Docker(options)
-    }
+    if (init.docker !== undefined) this.docker = Promise.resolve(init.docker)
+    this.socketPath = init.socketPath
+    this.engine = init.docker === undefined ? engineAddress(init.socketPath) : undefined
     this.pullTimeoutMs = init.pullTimeoutMs ?? 300_000
     this.eventsRetryMs = init.eventsRetryMs ?? 1000
   }
@@ -98,8 +102,10 @@ export class DockerRuntime implements Runtime {
   async available (): Promise<boolean> {
     const bounded = deadline(PING_TIMEOUT_MS, this.closing.signal)
     try {
+      if (this.engine !== undefined && this.docker === undefined) return await pingEngine(this.engine, bounded.signal)
+      const docker = await this.client()
       // @types/dockerode declares ping() without options; dockerode passes abortSignal on to the request.
-      await (this.docker as unknown as { ping: (o: { abortSignal: AbortSignal }) => Promise<unknown> }).ping({ abortSignal: bounded.signal })
+      await (docker as unknown as { ping: (o: { abortSignal: AbortSignal }) => Promise<unknown> }).ping({ abortSignal: bounded.signal })
       return true
     } catch (err) {
       log.trace('docker ping failed: %e', err)
@@ -107,6 +113,27 @@ export class DockerRuntime implements Runtime {
     } finally {
       bounded.clear()
     }
+  }
+
+  /** The dockerode client, loaded and made on the first call. */
+  private async client (): Promise<Docker> {
+    this.docker ??= import('dockerode').then(({ default: Dockerode }) => {
+      // An explicit socket must win over DOCKER_HOST, which dockerode would otherwise prefer: clear what it read.
+      const options = this.socketPath === undefined ? undefined : { socketPath: this.socketPath, host: undefined, port: undefined, protocol: 'http' as const }
+      return new Dockerode(options)
+    })
+    try {
+      return await this.docker
+    } catch (err) {
+      // A malformed DOCKER_HOST: no engine to talk to, now or later.
+      throw engineError('cannot use docker', err)
+    }
+  }
+
+  /** Throws unless the engine answers; before dockerode is loaded, so a host without Docker never loads it. */
+  private async assertEngine (what: string): Promise<void> {
+    if (this.docker !== undefined || this.engine === undefined) return
+    if (!await this.available()) throw new RuntimeError(`${what}: no Docker engine answers (is dockerd running?)`, 'engine')
   }
 
   async start (spec: InstanceSpec, signal?: AbortSignal): Promise<RuntimeInstance> {
@@ -118,9 +145,10 @@ export class DockerRuntime implements Runtime {
     await raceSignal(this.ensureImage(image), signal)
 
     const options = createOptions(spec, image)
+    const docker = await this.client()
     let container: Docker.Container
     try {
-      container = await this.docker.createContainer({ ...options, ...withSignal(signal) })
+      container = await docker.createContainer({ ...options, ...withSignal(signal) })
     } catch (err) {
       if (statusOf(err) !== 409) throw startError(name, err)
       container = await this.replaceLeftover(options, spec, signal)
@@ -139,7 +167,8 @@ export class DockerRuntime implements Runtime {
   }
 
   async stop (id: string, opts: { timeoutMs?: number } = {}): Promise<void> {
-    const container = this.docker.getContainer(id)
+    await this.assertEngine(`cannot stop ${id}`)
+    const container = (await this.client()).getContainer(id)
     // Only what Grove made is Grove's to remove: a wrong id must not take down someone else's container.
     try {
       const info = await container.inspect()
@@ -172,16 +201,18 @@ export class DockerRuntime implements Runtime {
   }
 
   async list (peer: string): Promise<RuntimeInstance[]> {
+    await this.assertEngine('cannot list containers')
+    const docker = await this.client()
     let summaries: Docker.ContainerInfo[]
     try {
-      summaries = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_PEER}=${peer}`] } })
+      summaries = await docker.listContainers({ all: true, filters: { label: [`${LABEL_PEER}=${peer}`] } })
     } catch (err) {
       throw engineError('cannot list containers', err)
     }
     // The summaries lack the exit code and the start time: inspect each (a few ms apiece, in parallel).
     const infos = await Promise.all(summaries.map(async s => {
       try {
-        return await this.docker.getContainer(s.Id).inspect()
+        return await docker.getContainer(s.Id).inspect()
       } catch (err) {
         if (statusOf(err) === 404) return undefined // removed meanwhile
         throw engineError(`cannot inspect ${s.Id}`, err)
@@ -191,8 +222,9 @@ export class DockerRuntime implements Runtime {
   }
 
   async * logs (id: string, opts: LogOptions = {}): AsyncIterable<string> {
+    const docker = await this.client()
     const stop = linkSignals(opts.signal, this.closing.signal)
-    const container = this.docker.getContainer(id)
+    const container = docker.getContainer(id)
     const base = { stdout: true, stderr: true, abortSignal: stop.signal, ...(opts.tail === undefined ? {} : { tail: opts.tail }) }
     let source: NodeJS.ReadableStream
     try {
@@ -227,7 +259,7 @@ export class DockerRuntime implements Runtime {
     })
     const onAbort = (): void => { destroy(source) }
     stop.signal.addEventListener('abort', onAbort, { once: true })
-    this.docker.modem.demuxStream(source, sink(splitters[0]), sink(splitters[1]))
+    docker.modem.demuxStream(source, sink(splitters[0]), sink(splitters[1]))
     try {
       yield * queue
     } finally {
@@ -238,10 +270,11 @@ export class DockerRuntime implements Runtime {
   }
 
   async stats (id: string): Promise<InstanceStats | undefined> {
+    const docker = await this.client()
     let s: Docker.ContainerStats
     try {
       // stream: false makes the engine take two samples about a second apart, which is what fills precpu_stats.
-      s = await this.docker.getContainer(id).stats({ stream: false })
+      s = await docker.getContainer(id).stats({ stream: false })
     } catch (err) {
       if (statusOf(err) === 404) return undefined
       throw engineError(`cannot read the stats of ${id}`, err)
@@ -289,8 +322,9 @@ export class DockerRuntime implements Runtime {
   }
 
   private async fetchImage (image: string): Promise<void> {
+    const docker = await this.client()
     try {
-      await this.docker.getImage(image).inspect()
+      await docker.getImage(image).inspect()
       return
     } catch (err) {
       if (statusOf(err) !== 404) throw engineError(`cannot look up image ${image}`, err)
@@ -298,8 +332,8 @@ export class DockerRuntime implements Runtime {
     log('pulling %s', image)
     const bounded = deadline(this.pullTimeoutMs, this.closing.signal)
     try {
-      const stream = await this.docker.pull(image, { abortSignal: bounded.signal })
-      await followPull(this.docker, stream, bounded.signal)
+      const stream = await docker.pull(image, { abortSignal: bounded.signal })
+      await followPull(docker, stream, bounded.signal)
       log('pulled %s', image)
     } catch (err) {
       const why = bounded.signal.aborted && !this.closing.signal.aborted
@@ -317,7 +351,8 @@ export class DockerRuntime implements Runtime {
    */
   private async replaceLeftover (options: ContainerCreateOptions, spec: InstanceSpec, signal?: AbortSignal): Promise<Docker.Container> {
     const name = `${spec.service}/${spec.instance}`
-    const existing = this.docker.getContainer(options.name ?? '')
+    const docker = await this.client()
+    const existing = docker.getContainer(options.name ?? '')
     let info: ContainerInspectInfo
     try {
       info = await existing.inspect()
@@ -332,7 +367,7 @@ export class DockerRuntime implements Runtime {
     this.rememberStopped(info.Id)
     await existing.remove({ force: true }).catch(() => {})
     try {
-      return await this.docker.createContainer({ ...options, ...withSignal(signal) })
+      return await docker.createContainer({ ...options, ...withSignal(signal) })
     } catch (err) {
       throw startError(name, err)
     }
@@ -363,7 +398,8 @@ export class DockerRuntime implements Runtime {
     let retryMs = this.eventsRetryMs
     while (!this.closing.signal.aborted) {
       try {
-        const stream = await this.docker.getEvents({
+        if (!await this.available()) throw new Error('no Docker engine answers')
+        const stream = await (await this.client()).getEvents({
           // A string: the engine reads "<s>.<ns>", which a JS number cannot carry exactly.
           since: this.eventsSince as unknown as number,
           filters: { type: ['container'], event: ['die'], label: [LABEL_PEER] }

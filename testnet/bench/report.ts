@@ -100,8 +100,8 @@ export function progress (suite: string): Progress {
 
 /** bench-results/ at the repository root, wherever the benchmark runs from (dist/ or tsx). */
 export function resultsDir (): string {
-  // groveBin() is <root>/dist/node/cli/main.js in both cases.
-  return resolve(groveBin(), '..', '..', '..', '..', 'bench-results')
+  // groveBin() is <root>/dist/cli/grove.js in both cases.
+  return resolve(groveBin(), '..', '..', '..', 'bench-results')
 }
 
 /**
