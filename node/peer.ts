@@ -32,6 +32,8 @@ import { logger, info } from './log.js'
 import type { Resources } from './wire/schemas.js'
 
 const log = logger('peer')
+/** A joining peer that knows no peer of its region stands for election after this many silence thresholds. */
+const LONELY_STAND_AFTER = 3
 
 export interface PeerInit {
   config: DaemonConfig
@@ -76,6 +78,8 @@ export class Peer {
   private joiner: Periodic | undefined
   /** Whether this peer has ever been connected to another peer of the mesh. */
   private heardMesh = false
+  /** The DHT directory was asked and has no record of our region: we are founding it. */
+  private regionUnlisted = false
   private readonly stops: Array<() => Promise<void> | void> = []
   private phase: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
   state!: ReplicatedState
@@ -182,8 +186,13 @@ export class Peer {
       eligible: config.lead,
       found: this.init.found === true,
       // A peer told to join through bootstrap peers does not crown itself before it has reached the mesh: an
-      // island's self-elected term would only disturb the real leader when it finally connects.
-      mayStand: () => config.join.length === 0 || this.heardMesh
+      // island's self-elected term would only disturb the real leader when it finally connects. Nor, once there,
+      // before it knows a peer of its region: on a loaded host learning the region can take longer than the
+      // silence threshold, and 25 newcomers of a 50-peer testnet each won "1 of 1 votes" and then fought over the
+      // term. Unless the directory has no record of the region (it is new), or it has waited long enough.
+      mayStand: () => config.join.length === 0 || this.init.found === true || (this.heardMesh && (
+        this.membership.members.size > 0 || this.regionUnlisted ||
+        this.clock.wall() - this.startedAt > LONELY_STAND_AFTER * config.timings.suspectAfter))
     })
     this.regions = new Regions({
       libp2p: this.libp2p,
@@ -333,8 +342,10 @@ export class Peer {
       await this.membership.syncOnce(signal)
     }
     if (this.membership.members.size > 0 || this.libp2p.getPeers().length === 0) return
-    const record = await this.regions.lookup(this.config.region, signal).catch(() => undefined)
-    if (record === undefined) return
+    const record = await this.regions.lookup(this.config.region, signal).catch(() => null)
+    // undefined: the lookup finished and no peer has a record of the region; null: it failed.
+    if (record === undefined) this.regionUnlisted = true
+    if (record == null) return
     for (const p of record.body.peers) {
       if (p.id === this.peerId) continue
       for (const a of p.addrs) {

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { logger } from '@libp2p/logger'
 import { engineAddress, pingEngine } from './runtime/docker-ping.js'
+import { loadDockerode } from './runtime/dockerode.js'
 import type { Gpu, Resources, RuntimeName } from './wire/schemas.js'
 
 const log = logger('grove:resources')
@@ -80,7 +81,7 @@ export function dockerProbe (opts: { socketPath?: string } = {}): DockerProbe {
   let client: Promise<Pingable | undefined> | undefined
   const viaDockerode = async (): Promise<Pingable | undefined> => {
     try {
-      const { default: Docker } = await import('dockerode')
+      const Docker = loadDockerode()
       return new Docker() as unknown as Pingable
     } catch (err) {
       // dockerode throws here on a malformed DOCKER_HOST; that host has no usable docker, not a broken monitor.

@@ -149,7 +149,9 @@ export type OverlayDialer = Pick<Libp2p, 'dial'>
  */
 export async function openTunnel (libp2p: OverlayDialer, protocol: string, peerId: string, ip: string, port: number, signal: AbortSignal): Promise<Tunnel> {
   const connection = await libp2p.dial(peerIdFromString(peerId), { signal })
-  const stream = await connection.newStream(protocol, { signal, maxOutboundStreams: MAX_OVERLAY_STREAMS, runOnLimitedConnection: true })
+  // negotiateFully: false sends the protocol name together with the header, saving a round trip per connection;
+  // a peer without the protocol fails the read of the answer instead of newStream().
+  const stream = await connection.newStream(protocol, { signal, maxOutboundStreams: MAX_OVERLAY_STREAMS, runOnLimitedConnection: true, negotiateFully: false })
   try {
     stream.send(encodeControl({ v: 1, ip, port }))
     const { frame, rest } = await readControl(stream, signal, 'overlay answer')

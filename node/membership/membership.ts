@@ -16,6 +16,7 @@
 import type { Libp2p } from '@libp2p/interface'
 import { TopicValidatorResult, type GossipSub, type Message, type SubscriptionChangeData } from '@libp2p/gossipsub'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { regionTopic, SYNC_PROTOCOL } from '../protocols.js'
 import {
@@ -338,12 +339,16 @@ export class Membership {
   private applyStatus (status: NodeStatus, ageMs: number, firsthand: boolean): void {
     if (status.peerId === this.self || status.region !== this.init.region) return
     if (!this.isNewer(status.peerId, status.incarnation, status.seq, firsthand)) {
-      // Same message seen again, or older: it still proves nothing new about liveness.
+      // Same message seen again, or older: it still proves nothing new about liveness. But newer news second-hand
+      // of a peer we hold dead (or suspect) says others hear it: ask it ourselves. Only first-hand evidence may revive
+      // it, and its gossip may not reach us (a low-degree gossip mesh can split), so without this it stayed dead.
+      if (!firsthand) this.recheck(status)
       return
     }
     this.tombstones.delete(status.peerId)
     const now = this.init.clock.now()
     const existing = this.members.get(status.peerId)
+    if (existing === undefined || JSON.stringify(existing.status.addrs) !== JSON.stringify(status.addrs)) this.learnAddrs(status)
     const heardAt = now - ageMs
     if (existing === undefined) {
       const member: Member = { peerId: status.peerId, status, clock: heard(heardAt), lastSeen: this.init.clock.wall() - ageMs, rttMs: null, deadAt: null, firsthand }
@@ -365,6 +370,38 @@ export class Membership {
       this.vivaldi.forget(status.peerId)
     }
     this.emit('update', existing)
+  }
+
+  /**
+   * Puts a member's announced addresses in the peer store. A peer that only listens on a relay address is dialed
+   * by nobody and never identified by most of its region: without this, dialing it by peer ID found no address.
+   * A wrong address costs a failed dial at most: the handshake proves who answers.
+   */
+  private learnAddrs (status: NodeStatus): void {
+    let addrs
+    try {
+      addrs = status.addrs.map(a => multiaddr(a))
+    } catch {
+      return
+    }
+    if (addrs.length === 0) return
+    this.init.libp2p.peerStore.merge(peerIdFromString(status.peerId), { multiaddrs: addrs })
+      .catch((err: Error) => { log('cannot store the addresses of %s: %s', status.name, err.message) })
+  }
+
+  /** When each peer was last re-checked on second-hand news; at most one pull per peer per probeInterval. */
+  private readonly rechecked = new Map<string, number>()
+
+  private recheck (status: NodeStatus): void {
+    const m = this.members.get(status.peerId)
+    if (m === undefined || m.clock.state === 'alive' || !this.started) return
+    if (status.incarnation < m.status.incarnation || (status.incarnation === m.status.incarnation && status.seq <= m.status.seq)) return
+    const now = this.init.clock.now()
+    if (now - (this.rechecked.get(status.peerId) ?? -Infinity) < this.init.timings.probeInterval) return
+    this.rechecked.set(status.peerId, now)
+    for (const [peer, at] of this.rechecked) if (now - at > this.init.timings.probeInterval) this.rechecked.delete(peer)
+    log('%s is %s here but newer second-hand: pulling its status from it', m.status.name, m.clock.state)
+    void this.pull(status.peerId)
   }
 
   private applyBeat (author: string, beat: Beat): void {

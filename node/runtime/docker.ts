@@ -1,7 +1,7 @@
 // The Docker runtime: each instance is a container on the local engine, driven through dockerode.
 //
-// dockerode is loaded on first use, and not before the engine answers a plain ping (docker-ping.ts): it brings ssh2,
-// whose WebAssembly costs ~15 MiB resident, which a daemon on a host without Docker should never pay.
+// dockerode is loaded on first use, and not before the engine answers a plain ping (docker-ping.ts), and without ssh2
+// (dockerode.ts), whose WebAssembly alone costs ~15 MiB resident.
 //
 // The engine is the truth, as instance.json is for processes: every container Grove makes carries the labels
 // grove.service, grove.instance and grove.peer, so list() is one labelled query, a new DockerRuntime (the daemon
@@ -18,6 +18,7 @@ import { Readable, Writable } from 'node:stream'
 import type Docker from 'dockerode'
 import type { ContainerCreateOptions, ContainerInspectInfo } from 'dockerode'
 import { engineAddress, pingEngine, type EngineAddress } from './docker-ping.js'
+import { loadDockerode } from './dockerode.js'
 import { deadline, sleep } from '../clock.js'
 import { logger } from '../log.js'
 import { AsyncQueue, LineSplitter, linkSignals } from './lines.js'
@@ -117,7 +118,8 @@ export class DockerRuntime implements Runtime {
 
   /** The dockerode client, loaded and made on the first call. */
   private async client (): Promise<Docker> {
-    this.docker ??= import('dockerode').then(({ default: Dockerode }) => {
+    this.docker ??= Promise.resolve().then(() => {
+      const Dockerode = loadDockerode()
       // An explicit socket must win over DOCKER_HOST, which dockerode would otherwise prefer: clear what it read.
       const options = this.socketPath === undefined ? undefined : { socketPath: this.socketPath, host: undefined, port: undefined, protocol: 'http' as const }
       return new Dockerode(options)

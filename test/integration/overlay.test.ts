@@ -163,11 +163,13 @@ describe('the semantic overlay on real daemons (through the CLI)', function () {
 
   it('serves an instance on a peer that listens only on a relay address, over 10 MB, and reports each flow\'s path', async () => {
     const ticket = (await grove('region', 'ticket', '--data-dir', t.peers[0].dataDir)).stdout.trim()
-    // Nobody can dial it: it listens only on a relay address. (It still dials out, so the others may reach it over
-    // the connections it opened; forcing the relayed path with GROVE_DIAL_ONLY currently fails, see the notes.)
+    // Nobody can dial it: it listens only on a relay address. And it dials nobody but its relay (GROVE_DIAL_ONLY,
+    // a firewall that lets it out to one peer), so the others can only reach it through that relay.
+    const relay = t.peers[0]
     const hidden = await startDaemon({
       name: 'hidden', dataDir: join(dir, 'hidden'), p2pPort: 0, listen: ['/p2p-circuit'], apiPort: await freePort(), profile: 'local',
-      extraArgs: ['--ticket', ticket, '--runtimes', 'process', '--overlay-loopback', '127.90']
+      extraArgs: ['--ticket', ticket, '--runtimes', 'process', '--overlay-loopback', '127.90'],
+      env: { GROVE_DIAL_ONLY: relay.peerId }
     })
     extra.push(hidden)
     // It reserves a slot on a relay it meets through the ticket's bootstrap peer; then that is its only address.
@@ -194,6 +196,6 @@ describe('the semantic overlay on real daemons (through the CLI)', function () {
     assert.equal(body.byteLength, 12 * 1024 * 1024)
     const flows = await apiGet<{ paths: Record<string, { relay: number, direct: number }> }>(client, '/api/v1/overlay/flows')
     const p = flows.paths[hidden.peerId]
-    assert.ok(p !== undefined && p.relay + p.direct >= 4, `paths: ${JSON.stringify(flows.paths)}`)
+    assert.ok(p !== undefined && p.relay >= 4 && p.direct === 0, `every flow to the hidden peer is relayed: ${JSON.stringify(flows.paths)}`)
   })
 })

@@ -1,7 +1,8 @@
 // The overlay suite: what the semantic overlay costs a TCP client, measured from the host the way a user of
 // `grove connect` sees it, next to a direct TCP connection to the same instance in the same run.
 //
-//   up() 4 peers, 2 regions (local, process) + one relay-only daemon ("hidden", /p2p-circuit only, ticket of peer-0)
+//   up() 4 peers, 2 regions (local, process) + one relay-only daemon ("hidden", /p2p-circuit only, ticket of peer-0,
+//   dialing nobody but peer-0: GROVE_DIAL_ONLY)
 //   → deploy the bench server twice: pinned to peer-1 (the direct path) and to hidden (the relay path)
 //   → through peer-0's unprivileged overlay endpoint for each instance IP, interleaved with direct TCP to the
 //     instance's own host:port:  single-flow upload ×runs, 8 parallel uploads ×runs, relay upload ×runs,
@@ -818,7 +819,9 @@ async function setup (dir: string, root: string, r: Results, say: Progress, regi
     listen: ['/p2p-circuit'],
     apiPort: await freePort(),
     profile: 'local',
-    extraArgs: ['--ticket', ticket.trim(), '--runtimes', 'process', '--overlay-loopback', '127.90']
+    extraArgs: ['--ticket', ticket.trim(), '--runtimes', 'process', '--overlay-loopback', '127.90'],
+    // It dials nobody but its relay (peer-0), so every other peer reaches it through the relay.
+    env: { GROVE_DIAL_ONLY: peer0.peerId }
   })
   const holder = { d: hidden, peer: await asPeer(hidden) }
   registerHidden(() => holder.d)
