@@ -75,11 +75,11 @@ export const PROFILE_TIMINGS: Record<ProfileName, Timings> = {
   // every probeInterval each peer probes a random member, SWIM-style), not by heartbeat silence, which only backs
   // them up after suspectAfter.
   lan: {
-    statusInterval: 8000,
-    suspectAfter: 24_000,
+    statusInterval: 12_000,
+    suspectAfter: 36_000,
     suspicionMin: 1000,
     suspicionMax: 6000,
-    probeInterval: 5000,
+    probeInterval: 7000,
     probeTimeout: 500,
     indirectProbes: 3,
     electionTimeoutMin: 300,

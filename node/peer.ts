@@ -184,7 +184,8 @@ export class Peer {
       region: config.region,
       membership: this.membership,
       eligible: config.lead,
-      found: this.init.found === true,
+      // Founding: told so (a new mesh), or the directory has no record of the region (a new region of a mesh).
+      found: () => this.init.found === true || this.regionUnlisted,
       // A peer told to join through bootstrap peers does not crown itself before it has reached the mesh: an
       // island's self-elected term would only disturb the real leader when it finally connects. Nor, once there,
       // before it knows a peer of its region: on a loaded host learning the region can take longer than the
@@ -272,7 +273,7 @@ export class Peer {
       this.stops.push(async () => { await overlay.stop() })
     }
 
-    this.joiner = new Periodic({ name: 'join', intervalMs: 2000, jitter: 0.2, timeoutMs: 10_000 }, async (signal) => { await this.findRegion(signal) })
+    this.joiner = new Periodic({ name: 'join', intervalMs: 2000, jitter: 0.2, timeoutMs: 10_000, immediate: true }, async (signal) => { await this.findRegion(signal) })
     this.joiner.start()
     this.stops.push(() => { this.joiner?.stop() })
 

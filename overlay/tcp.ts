@@ -22,6 +22,7 @@ import { pipeSocketStream, type Pipe } from './pipe.js'
 import type { Protocol } from './routes.js'
 
 const log = logger('grove:overlay:tcp')
+const ms = (x: number): string => x.toFixed(2)
 
 /** Streams per protocol and connection: the libp2p defaults (32 in, 64 out) are far too few for a busy service. */
 export const MAX_OVERLAY_STREAMS = 1024
@@ -73,6 +74,7 @@ export function tcpHandler (init: TcpServerInit): StreamHandler {
       headerDeadline.clear()
     }
 
+    const tHeader = performance.now()
     const target = init.resolveLocal(header.ip, header.port, 'tcp')
     if (target === undefined) {
       await refuse(stream, `no RUNNING instance behind ${header.ip}:${header.port}/tcp is hosted on this peer`)
@@ -92,6 +94,7 @@ export function tcpHandler (init: TcpServerInit): StreamHandler {
       stream.abort(err as Error)
       return
     }
+    if (log.enabled) log('stream for %s:%d answered %s ms after its header (instance connect included)', header.ip, header.port, ms(performance.now() - tHeader))
     const pipe = pipeSocketStream(socket, stream, rest)
     init.onFlow?.({ header, peerId: connection.remotePeer.toString(), path: pathOf(connection), target, pipe })
   }
@@ -148,15 +151,19 @@ export type OverlayDialer = Pick<Libp2p, 'dial'>
  * @throws OverlayRefusedError when the hosting peer has no such instance
  */
 export async function openTunnel (libp2p: OverlayDialer, protocol: string, peerId: string, ip: string, port: number, signal: AbortSignal): Promise<Tunnel> {
+  const t0 = performance.now()
   const connection = await libp2p.dial(peerIdFromString(peerId), { signal })
+  const tDial = performance.now()
   // negotiateFully: false sends the protocol name together with the header, saving a round trip per connection;
   // a peer without the protocol fails the read of the answer instead of newStream().
   const stream = await connection.newStream(protocol, { signal, maxOutboundStreams: MAX_OVERLAY_STREAMS, runOnLimitedConnection: true, negotiateFully: false })
   try {
     stream.send(encodeControl({ v: 1, ip, port }))
+    const tStream = performance.now()
     const { frame, rest } = await readControl(stream, signal, 'overlay answer')
     const answer = decodeControl(frame, answerSchema, 'overlay answer')
     if (!answer.ok) throw new OverlayRefusedError(`${peerId} refused ${ip}:${port}: ${answer.error ?? 'no reason given'}`)
+    if (log.enabled) log('tunnel to %s:%d open in %s ms: dial %s, stream %s, answer %s', ip, port, ms(performance.now() - t0), ms(tDial - t0), ms(tStream - tDial), ms(performance.now() - tStream))
     return { stream, connection, path: pathOf(connection), leftover: rest }
   } catch (err) {
     stream.abort(err as Error)

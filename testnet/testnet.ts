@@ -296,6 +296,9 @@ export async function up (opts: UpOptions): Promise<TestnetFile> {
 
 export interface DownOptions { dir: string, progress?: (line: string) => void, graceMs?: number }
 
+/** The bundled CLI (dist/cli/grove.js), or the unbundled entry point an older build ran (dist/node/cli/main.js). */
+const isGroveEntry = (arg: string): boolean => arg.endsWith('/cli/grove.js') || arg.endsWith('/cli/main.js')
+
 /** Grove processes whose command line names this testnet's directory, recorded or not (a crashed `up`). */
 async function strayPids (dir: string): Promise<number[]> {
   const pids: number[] = []
@@ -303,7 +306,7 @@ async function strayPids (dir: string): Promise<number[]> {
     if (!/^\d+$/.test(entry)) continue
     try {
       const cmd = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0')
-      if (cmd.some(a => a.endsWith('main.js')) && cmd.some(a => a.startsWith(join(dir, 'peer-')))) pids.push(Number(entry))
+      if (cmd.some(isGroveEntry) && cmd.some(a => a.startsWith(join(dir, 'peer-')))) pids.push(Number(entry))
     } catch {}
   }
   return pids

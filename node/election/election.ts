@@ -42,8 +42,11 @@ export interface ElectionInit {
   membership: Membership
   /** false with --no-lead: never stand, but still vote. */
   eligible: boolean
-  /** The founding peer of a new region skips the initial listening period. */
-  found?: boolean
+  /**
+   * The founding peer of a new region skips the initial listening period. A function when that is learned late (the
+   * DHT directory has no record of the region this peer joins).
+   */
+  found?: boolean | (() => boolean)
   /** Extra condition to stand for election (the peer has reached the mesh it was told to join). */
   mayStand?: () => boolean
 }
@@ -163,7 +166,8 @@ export class Election {
     }
     const now = this.init.clock.now()
     // A (re)started peer first listens for the region's leader for one silence threshold.
-    if (this.init.found !== true && now - this.startedAt < this.init.timings.suspectAfter) return
+    const founding = typeof this.init.found === 'function' ? this.init.found() : this.init.found === true
+    if (!founding && now - this.startedAt < this.init.timings.suspectAfter) return
     if (this.deadline === undefined) {
       const wait = this.randomTimeout()
       this.deadline = now + wait

@@ -121,7 +121,9 @@ export class Membership {
   private readonly connectHandler = (): void => { if (this.members.size === 0) this.syncer.trigger() }
   /**
    * A peer that subscribes to our region's topic is a new (or returning) member: pull its status from it at once
-   * rather than wait for its first heartbeat to find its way through the mesh, and let it hear from us now.
+   * rather than wait for its first heartbeat to find its way through the mesh. It does the same with us, so nothing
+   * is published: this fires on every new connection between region peers, and when it also published our full
+   * status to the whole region, a wave of N joiners cost O(N³) deliveries (a 50-peer testnet never settled).
    */
   private readonly subscriptionHandler = (evt: CustomEvent<SubscriptionChangeData>): void => {
     const joined = evt.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)
@@ -129,8 +131,6 @@ export class Membership {
     const peer = evt.detail.peerId.toString()
     const known = this.members.get(peer)
     if (known === undefined || known.clock.state !== 'alive' || !known.firsthand) void this.pull(peer)
-    this.pendingFull = true
-    this.heartbeat.trigger()
   }
 
   constructor (private readonly init: MembershipInit) {

@@ -13,14 +13,14 @@ import { grove } from '../helpers/cli.js'
 const run = promisify(execFile)
 
 
-/** Processes whose command line mentions `dir`. */
+/** Grove processes (the bundled CLI, or the unbundled entry point) whose command line mentions `dir`. */
 async function processesIn (dir: string): Promise<number[]> {
   const out: number[] = []
   for (const e of await readdir('/proc')) {
     if (!/^\d+$/.test(e) || Number(e) === process.pid) continue
     try {
       const cmd = await readFile(`/proc/${e}/cmdline`, 'utf8')
-      if (cmd.includes(dir) && cmd.includes('main.js')) out.push(Number(e))
+      if (cmd.includes(dir) && (cmd.includes('/cli/grove.js') || cmd.includes('/cli/main.js'))) out.push(Number(e))
     } catch {}
   }
   return out

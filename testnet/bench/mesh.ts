@@ -2,7 +2,7 @@
 // would see them. What an idle mesh costs (memory, CPU, control traffic), how fast a peer joins, how fast a crash is
 // detected and a dead leader replaced, and whether a peer starved of CPU declares healthy peers dead.
 //
-//   lan cluster:   start → converged → settle → RSS → idle window (CPU, traffic) → join ×runs → kill ×runs
+//   lan cluster:   start → converged → settle → idle window (CPU, traffic, RSS every 10 s) → join ×runs → kill ×runs
 //                  → failover ×runs → soak → stop
 //   local cluster: start → converged → kill ×runs → failover ×runs → stop
 //
@@ -46,6 +46,8 @@ const MiB = 1024 * 1024
 /** How often the timed measures look; the figures are late by at most this plus one API round trip. */
 const POLL_MS = 25
 const SETTLE_S = 20
+/** How often each daemon's RSS is read during the idle window. */
+const RSS_SAMPLE_MS = 10_000
 /** Above this much CPU used by other processes (% of one core) or this load average per CPU, a run gets a warning. */
 const BUSY_HOST_PCT = 20
 const BUSY_LOAD_PER_CPU = 1
@@ -360,7 +362,9 @@ interface IdleDaemon {
   name: string
   pid: number
   role: 'leader' | 'follower'
+  /** The median of the readings taken through the idle window. */
   rssBytes: number
+  rssSamples: number[]
   cpuTicks: { start: number, end: number }
   cpuPct: number
   sentBps: number
@@ -418,9 +422,14 @@ async function measureIdle (cluster: Cluster, opts: MeshOptions, cleanup: Cleanu
     await sleepWithProgress(say, 'settle', opts.settleS)
 
     const daemons = cluster.slots.map(s => s.d)
-    const rss = await Promise.all(daemons.map(async d => await rssBytes(d.pid)))
-    const bareRss = await rssBytes(bare.pid!)
-    say(`idle RSS: median ${(median(rss) / MiB).toFixed(1)} MiB, max ${(max(rss) / MiB).toFixed(1)} MiB; bare node ${(bareRss / MiB).toFixed(1)} MiB`)
+    // RSS is read from /proc every RSS_SAMPLE_MS through the idle window (which disturbs nobody), and each daemon's
+    // figure is the median of its samples: one reading can land on a transient (a GC about to run).
+    const rssSamples: number[][] = daemons.map(() => [])
+    const sampleRss = async (): Promise<void> => {
+      const now = await Promise.all(daemons.map(async d => await rssBytes(d.pid)))
+      now.forEach((v, i) => { rssSamples[i].push(v) })
+    }
+    await sampleRss()
 
     // Nothing else runs during the window: no API calls, so the daemons' CPU and the byte counters are theirs alone.
     const socketsStart = p2pSockets(await tcpSockets(), daemons)
@@ -428,7 +437,16 @@ async function measureIdle (cluster: Cluster, opts: MeshOptions, cleanup: Cleanu
     const bareStart = await cpuTicks(bare.pid!)
     const hostStart = await hostTicks()
     const t0 = performance.now()
-    await sleepWithProgress(say, 'idle window', opts.idleWindowS)
+    const sampler = setInterval(() => { void sampleRss() }, RSS_SAMPLE_MS)
+    try {
+      await sleepWithProgress(say, 'idle window', opts.idleWindowS)
+    } finally {
+      clearInterval(sampler)
+    }
+    await sampleRss()
+    const rss = rssSamples.map(samples => median(samples))
+    const bareRss = await rssBytes(bare.pid!)
+    say(`idle RSS (median of ${rssSamples[0].length} readings each): median ${(median(rss) / MiB).toFixed(1)} MiB, max ${(max(rss) / MiB).toFixed(1)} MiB; bare node ${(bareRss / MiB).toFixed(1)} MiB`)
     const cpuEnd = await Promise.all(daemons.map(async d => await cpuTicks(d.pid)))
     const bareEnd = await cpuTicks(bare.pid!)
     const hostEnd = await hostTicks()
@@ -467,6 +485,7 @@ async function measureIdle (cluster: Cluster, opts: MeshOptions, cleanup: Cleanu
         pid: d.pid,
         role: leaderIds.has(d.peerId) ? 'leader' : 'follower',
         rssBytes: rss[i],
+        rssSamples: rssSamples[i],
         cpuTicks: { start: cpuStart[i], end: cpuEnd[i] },
         cpuPct: pct(cpuStart[i], cpuEnd[i]),
         sentBps: sent,
@@ -895,7 +914,7 @@ function buildRows (results: Partial<Record<Profile, ProfileResult>>, opts: Mesh
     const idle = lan?.idle
     const daemons = idle?.daemons ?? []
     const mib = (v: number): string => `${v.toFixed(1)} MiB`
-    const rss = summarise('idle RSS per daemon (lan)', 'MiB', daemons.map(d => d.rssBytes / MiB), TARGETS.rssMiB, 'max')
+    const rss = summarise('idle RSS per daemon, median of its readings over the idle window (lan)', 'MiB', daemons.map(d => d.rssBytes / MiB), TARGETS.rssMiB, 'max')
     const bareMiB = (idle?.bare.rssBytes ?? NaN) / MiB
     rows.push(row(rss, mib, idle === undefined ? '—' : `bare node ${mib(bareMiB)}; ×${(rss.median / bareMiB).toFixed(2)}`, REFERENCE.rss))
     const pct = (v: number): string => `${v.toFixed(2)} %`
