@@ -146,7 +146,9 @@ export class Membership {
     })
     this.heartbeat = new Periodic({ name: 'heartbeat', intervalMs: () => t.statusInterval * this.sizeFactor(), jitter: 0.1 }, () => this.publishHeartbeat())
     this.detector = new Periodic({ name: 'detector', intervalMs: Math.max(50, Math.min(500, t.statusInterval / 2)), jitter: 0 }, () => { this.tick() })
-    this.prober = new Periodic({ name: 'prober', intervalMs: t.probeInterval, jitter: 0.2 }, async (signal) => { await this.probeRandom(signal) })
+    this.prober = new Periodic({ name: 'prober', intervalMs: t.probeInterval, jitter: 0.2 }, async (signal) => {
+      await Promise.all([this.probeRandom(signal), this.probeDead(signal)])
+    })
     this.syncer = new Periodic({ name: 'sync', intervalMs: t.syncInterval, jitter: 0.2, timeoutMs: 10_000 }, async (signal) => { await this.syncOnce(signal) })
   }
 
@@ -358,6 +360,10 @@ export class Membership {
       }
       this.members.set(status.peerId, member)
       log('new member %s (%s)', status.name, status.peerId)
+      // Learned second-hand (a sync answer): hear it from itself too. The pull dials it, and a region's peers are
+      // meant to be connected to each other; without this, a peer whose gossip did not reach us (the degree-2
+      // gossip mesh over a partial set of connections can split) stayed unknown until the next sync, minutes later.
+      if (!firsthand) void this.pull(status.peerId)
       this.emit(member.clock.state === 'alive' ? 'alive' : 'suspect', member)
       return
     }
@@ -580,6 +586,23 @@ export class Membership {
    * peer that went silent without closing its connections sooner than the heartbeat's silence threshold would. A
    * failed direct probe is retried through helpers; only if none of them reaches it either does it become suspect.
    */
+  /**
+   * Each probe round also tries one random member held dead (until it is reaped), directly: an ack is first-hand
+   * proof that it lives, and revives it. Without this a peer declared dead while its gossip did not reach us (a
+   * low-degree gossip mesh can split; a loaded host misses deadlines) stayed dead here while everyone else saw it
+   * alive. A peer that is really gone costs one refused dial per round, and nothing once it is reaped.
+   */
+  private async probeDead (signal: AbortSignal): Promise<void> {
+    const dead = [...this.members.values()].filter(m => m.clock.state === 'dead')
+    if (dead.length === 0) return
+    const target = dead[Math.floor(Math.random() * dead.length)]
+    const result = await this.probes.direct(target.peerId, scaled(this.init.timings.probeTimeout, this.awareness), signal)
+    const m = this.members.get(target.peerId)
+    if (m === undefined || !this.started || !result.ok) return
+    log('%s, held dead, answered a probe', m.status.name)
+    this.onProbeAck(m, result.rttMs, result.coordinate)
+  }
+
   private async probeRandom (signal: AbortSignal): Promise<void> {
     const candidates = this.liveMembers().filter(m => m.clock.state === 'alive')
     if (candidates.length === 0) return
