@@ -57,6 +57,8 @@ export class Election {
   private readonly loop: Periodic
   private readonly key: string
   private startedAt = 0
+  /** Some leader other than ourselves was followed since start: the initial listening period has served. */
+  private heardLeader = false
   private deadline: number | undefined
   private campaigning = false
   private started = false
@@ -126,6 +128,7 @@ export class Election {
   private async setState (next: ElectionState, persist: boolean): Promise<void> {
     const before = this.state
     this.state = next
+    if (next.leader !== null && next.leader !== this.self) this.heardLeader = true
     if (persist) await this.persist()
     if (before.role !== next.role || before.term !== next.term || before.leader !== next.leader) {
       if (before.leader !== next.leader && next.leader !== null && next.leader !== this.self && next.role === 'follower') {
@@ -165,9 +168,11 @@ export class Election {
       return
     }
     const now = this.init.clock.now()
-    // A (re)started peer first listens for the region's leader for one silence threshold.
+    // A (re)started peer first listens for the region's leader for one silence threshold; once it has heard one,
+    // that leader's death is handled like any other (peers restarted just before the leader died otherwise all sat
+    // out the rest of their listening period, and a failover took 27 s).
     const founding = typeof this.init.found === 'function' ? this.init.found() : this.init.found === true
-    if (!founding && now - this.startedAt < this.init.timings.suspectAfter) return
+    if (!founding && !this.heardLeader && now - this.startedAt < this.init.timings.suspectAfter) return
     if (this.deadline === undefined) {
       const wait = this.randomTimeout()
       this.deadline = now + wait

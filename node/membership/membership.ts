@@ -582,11 +582,6 @@ export class Membership {
   }
 
   /**
-   * One routine probe of a random live member (SWIM's probe round): keeps RTTs and coordinates fresh, and finds a
-   * peer that went silent without closing its connections sooner than the heartbeat's silence threshold would. A
-   * failed direct probe is retried through helpers; only if none of them reaches it either does it become suspect.
-   */
-  /**
    * Each probe round also tries one random member held dead (until it is reaped), directly: an ack is first-hand
    * proof that it lives, and revives it. Without this a peer declared dead while its gossip did not reach us (a
    * low-degree gossip mesh can split; a loaded host misses deadlines) stayed dead here while everyone else saw it
@@ -603,6 +598,11 @@ export class Membership {
     this.onProbeAck(m, result.rttMs, result.coordinate)
   }
 
+  /**
+   * One routine probe of a random live member (SWIM's probe round): keeps RTTs and coordinates fresh, and finds a
+   * peer that went silent without closing its connections sooner than the heartbeat's silence threshold would. A
+   * failed direct probe is retried through helpers; only if none of them reaches it either does it become suspect.
+   */
   private async probeRandom (signal: AbortSignal): Promise<void> {
     const candidates = this.liveMembers().filter(m => m.clock.state === 'alive')
     if (candidates.length === 0) return
