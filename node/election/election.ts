@@ -27,7 +27,8 @@ const voteRequestSchema = z.object({
   candidate: peerIdString
 })
 const voteResponseSchema = z.union([
-  z.object({ granted: z.boolean(), term: z.number().int().nonnegative(), reason: z.string().max(64) }),
+  // leader: who the voter follows, when it refuses because it hears a live leader.
+  z.object({ granted: z.boolean(), term: z.number().int().nonnegative(), reason: z.string().max(64), leader: peerIdString.optional() }),
   z.object({ error: z.string().max(1024) })
 ])
 
@@ -192,21 +193,29 @@ export class Election {
     return min + Math.random() * (max - min)
   }
 
-  /** Asks every live region peer; resolves with the number of grants (our own vote included). */
+  /**
+   * Asks every live region peer; resolves with the number of grants (our own vote included). A voter that refuses
+   * because it follows a live leader names it: we pull that leader's status from the leader itself, and if it does
+   * lead, the membership's update makes us follow it. A peer whose gossip never carried that leader's beats (a split
+   * gossip mesh) otherwise kept campaigning, refused by everyone, and never learned who leads.
+   */
   private async poll (kind: 'prevote' | 'vote', term: number, voters: string[]): Promise<number> {
     const timeoutMs = Math.max(300, this.init.timings.probeTimeout * 2)
+    const named = new Set<string>()
     const answers = await Promise.all(voters.map(async (peer) => {
       try {
         const res = await request(this.init.libp2p, peerIdFromString(peer), VOTE_PROTOCOL,
           { v: 1, kind, region: this.init.region, term, candidate: this.self }, voteResponseSchema, { timeoutMs })
         if ('error' in res) return false
         if (!res.granted) log('%s %s denied: %s (their term %d)', kind, peer, res.reason, res.term)
+        if (!res.granted && res.leader !== undefined && res.leader !== this.self) named.add(res.leader)
         return res.granted
       } catch (err) {
         log('%s request to %s failed: %s', kind, peer, (err as Error).message)
         return false
       }
     }))
+    for (const leader of [...named].slice(0, 3)) void this.init.membership.refresh(leader)
     return 1 + answers.filter(Boolean).length
   }
 
@@ -246,6 +255,7 @@ export class Election {
     // The vote is on disk before the candidate hears about it: a restart cannot make this peer vote twice.
     if (decision.next !== this.state) await this.setState(decision.next, decision.persist)
     else if (decision.persist) await this.persist()
-    return { granted: decision.granted, term: this.state.term, reason: decision.reason }
+    const leader = decision.reason === 'leader-alive' && this.state.leader !== null ? { leader: this.state.leader } : {}
+    return { granted: decision.granted, term: this.state.term, reason: decision.reason, ...leader }
   }
 }

@@ -680,6 +680,12 @@ export class Membership {
     }
   }
 
+  /** Pulls a member's status from the member itself (first-hand), e.g. to check a claim that it leads. */
+  async refresh (peerId: string): Promise<void> {
+    if (peerId === this.self) return
+    await this.pull(peerId)
+  }
+
   /** Pulls the full view from a random live member, or from any connected peer while we know no member yet. */
   async syncOnce (signal?: AbortSignal): Promise<void> {
     const live = this.liveMembers()
