@@ -127,6 +127,8 @@ async function cmdUp (argv: string[]): Promise<void> {
   const next: Array<[string, string]> = [
     [`npx grove nodes --data-dir ${rel}/peer-0`, 'region-0 as peer-0 sees it'],
     [`npx grove regions --data-dir ${rel}/peer-0`, 'every region\'s summary'],
+    [`npx grove deploy testnet/examples/web.json --wait --data-dir ${rel}/peer-0`, 'deploy an Oakestra SLA (an HTTP service)'],
+    [`npx grove services --data-dir ${rel}/peer-0`, 'its service IPs; grove connect SVC gives a local endpoint'],
     [`npx grove testnet kill peer-0${dirFlag}`, 'and watch region-0 elect a new leader'],
     [`npx grove testnet restart peer-0${dirFlag}`, 'back with the same peer ID, as a follower'],
     [`npx grove testnet status${dirFlag}`, 'the live state'],
@@ -140,7 +142,7 @@ async function cmdUp (argv: string[]): Promise<void> {
     '',
     'try next:',
     ...next.map(([c, why]) => `  ${c.padEnd(width)}  # ${why}`),
-    `logs: ${rel}/peer-N/daemon.log. Deploying applications onto the testnet comes with the deployment release.`,
+    `logs: ${rel}/peer-N/daemon.log`,
     ''
   ].join('\n'))
 }
