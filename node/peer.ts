@@ -44,6 +44,12 @@ export interface PeerInit {
   swarmKey?: Uint8Array
   /** This peer founds its region: it leads at once instead of first listening for an existing leader. */
   found?: boolean
+  /**
+   * This peer was asked to found its region in an existing mesh (`grove region bootstrap NAME --ticket T`): it leads
+   * at once if the DHT directory has no record of the region. Plain joiners never conclude that: under load a
+   * lookup can come back empty for a region that exists, and a late joiner of a 50-peer testnet took the lead.
+   */
+  foundIfUnlisted?: boolean
 }
 
 /**
@@ -185,14 +191,14 @@ export class Peer {
       membership: this.membership,
       eligible: config.lead,
       // Founding: told so (a new mesh), or the directory has no record of the region (a new region of a mesh).
-      found: () => this.init.found === true || this.regionUnlisted,
+      found: () => this.init.found === true || this.founding(),
       // A peer told to join through bootstrap peers does not crown itself before it has reached the mesh: an
       // island's self-elected term would only disturb the real leader when it finally connects. Nor, once there,
       // before it knows a peer of its region: on a loaded host learning the region can take longer than the
       // silence threshold, and 25 newcomers of a 50-peer testnet each won "1 of 1 votes" and then fought over the
       // term. Unless the directory has no record of the region (it is new), or it has waited long enough.
       mayStand: () => config.join.length === 0 || this.init.found === true || (this.heardMesh && (
-        this.membership.members.size > 0 || this.regionUnlisted ||
+        this.membership.members.size > 0 || this.founding() ||
         this.clock.wall() - this.startedAt > LONELY_STAND_AFTER * config.timings.suspectAfter))
     })
     this.regions = new Regions({
@@ -315,6 +321,11 @@ export class Peer {
       return local
     }
     return fetchLogs(this.libp2p, peerId, svc, n, opts)
+  }
+
+  /** Asked to found the region, and the directory confirms it has no record of it. */
+  private founding (): boolean {
+    return this.init.foundIfUnlisted === true && this.regionUnlisted
   }
 
   /** Our addresses as announced in NodeInfo: without the /p2p suffix, which the peer ID already says. */

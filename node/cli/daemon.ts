@@ -106,6 +106,8 @@ export interface RunPeerOptions {
   flags: DaemonFlags
   /** Founds a new region: lead at once. */
   found?: boolean
+  /** Found the region if the directory has no record of it (region bootstrap with a ticket). */
+  foundIfUnlisted?: boolean
   /** Create a swarm key when the data dir has none (a new private mesh). */
   createKey?: () => Uint8Array
   /** Called once the peer runs. */
@@ -145,7 +147,7 @@ export async function runPeer (opts: RunPeerOptions): Promise<void> {
     if (err instanceof SwarmKeyError) throw new CliError(err.message, 2)
     throw err
   }
-  const peer = new Peer({ config, swarmKey, found: opts.found })
+  const peer = new Peer({ config, swarmKey, found: opts.found, foundIfUnlisted: opts.foundIfUnlisted })
   // The daemon's own timers are unref()ed so that tests embedding a Peer can exit; this one keeps the process alive
   // until a signal says otherwise (start-up awaits such timers before any socket is open).
   setInterval(() => {}, 1 << 30)

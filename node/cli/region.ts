@@ -35,6 +35,7 @@ async function bootstrap (argv: string[]): Promise<void> {
   await runPeer({
     flags,
     found: newMesh,
+    foundIfUnlisted: !newMesh,
     createKey: newMesh ? createSwarmKey : undefined,
     onReady: async (peer, config) => {
       // The founder of a new mesh elects itself at once; give it a moment so the printed state says so.
