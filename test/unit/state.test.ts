@@ -109,7 +109,10 @@ describe('replicated state on three peers (one process)', function () {
     await hosts[0].dial(hosts[1].getMultiaddrs()[0])
     await hosts[0].dial(hosts[2].getMultiaddrs()[0])
     await hosts[1].dial(hosts[2].getMultiaddrs()[0])
-    await eventually(() => [0, 1, 2].every(i => hosts[i].services.pubsub.getSubscribers(STATE_TOPIC).length === 2 && meshPeers(i).length === 2), 15_000, 'a full gossip mesh on the state topic')
+    // Each peer subscribed-to by both others and in the gossip mesh with at least one: with three peers that makes
+    // the mesh connected. (Degree 2 for all is not guaranteed: gossipsub grafts only below Dlo = 1, so a peer that
+    // saw one subscriber at its first heartbeat may keep a single mesh link. Waiting for 2 made this test flaky.)
+    await eventually(() => [0, 1, 2].every(i => hosts[i].services.pubsub.getSubscribers(STATE_TOPIC).length === 2 && meshPeers(i).length >= 1), 15_000, 'a connected gossip mesh on the state topic')
   })
 
   after(async function () {
