@@ -35,6 +35,8 @@ const log = logger('grove:overlay')
 const MAX_ATTEMPTS = 3
 /** Datagrams of a new UDP flow held while its tunnel opens. */
 const MAX_PENDING_DATAGRAMS = 64
+/** A TCP flow that reached no backend tries again after this, doubling each round, until the dial timeout. */
+const RETRY_BASE_MS = 50
 /** How soon a listener that could not be opened is tried again. */
 const RETRY_MS = 2_000
 
@@ -413,19 +415,38 @@ export class Overlay {
   private async onTcpConnection (listener: Listener, socket: Socket): Promise<void> {
     // Until a backend is reached: a client that resets meanwhile must not crash the process.
     socket.on('error', () => {})
+    // A flow whose backends all fail tries again, with backoff, until the dial timeout: an instance that has just
+    // started may not listen yet, and a peer's relay address may still be on its way. Only then is the client
+    // reset. Each round reads the route afresh; a route without backends resets at once.
+    const giveUpAt = performance.now() + (this.init.dialTimeoutMs ?? 5_000)
+    for (let round = 0; ; round++) {
+      const outcome = await this.tryBackends(listener, socket, giveUpAt)
+      if (outcome === 'piped') return
+      const pause = outcome === 'none' ? 0 : Math.min(RETRY_BASE_MS * 2 ** round, giveUpAt - performance.now())
+      if (pause <= 0 || socket.destroyed || !this.started) break
+      await new Promise(resolve => setTimeout(resolve, pause))
+    }
+    log('no backend reachable for %s:%d/tcp', listener.ip, listener.port)
+    resetSocket(socket)
+  }
+
+  /** One pass over the route's candidates: 'piped' once the socket is piped to one, 'none' if there are none. */
+  private async tryBackends (listener: Listener, socket: Socket, giveUpAt: number): Promise<'piped' | 'failed' | 'none'> {
     const route = this.routes.get(listener.ip)
     const candidates = route === undefined ? [] : this.candidates(route)
+    if (candidates.length === 0) return 'none'
     for (const backend of candidates) {
-      if (socket.destroyed || !this.started) break
+      const left = giveUpAt - performance.now()
+      if (socket.destroyed || !this.started || left <= 0) return 'failed'
       try {
         if (backend.peerId === this.init.self) {
           const ep = endpointFor(backend, listener.port, 'tcp')
           if (ep === undefined) continue
-          const target = await connectTo(ep, this.init.dialTimeoutMs ?? 5_000)
+          const target = await connectTo(ep, left)
           target.setNoDelay(true)
           this.addOutbound(listener, backend, 'local', pipeSockets(socket, target))
         } else {
-          const dl = deadline(this.init.dialTimeoutMs ?? 5_000)
+          const dl = deadline(left)
           let tunnel
           try {
             tunnel = await openTcp(this.init.libp2p, backend.peerId, backend.ip ?? listener.ip, listener.port, dl.signal)
@@ -436,13 +457,12 @@ export class Overlay {
         }
         socket.setNoDelay(true)
         socket.resume()
-        return
+        return 'piped'
       } catch (err) {
         log('%s:%d → %s/%d on %s failed: %s', listener.ip, listener.port, backend.svc, backend.n, backend.peerId, (err as Error).message)
       }
     }
-    log('no backend reachable for %s:%d/tcp', listener.ip, listener.port)
-    resetSocket(socket)
+    return 'failed'
   }
 
   private candidates (route: Route): Backend[] {

@@ -433,6 +433,32 @@ describe('overlay service proxy on three peers (one process)', function () {
       assert.equal(outcome, 'ECONNRESET')
       for (const c of conns) c.s.destroy()
     })
+
+    it('a connection to an instance that does not listen yet waits for it, remote and local, instead of a reset', async function () {
+      // Reserve two ports, then free them: the instances start listening on them only after the clients connect.
+      const reserve = async (): Promise<{ port: number, start: () => Promise<void> }> => {
+        const probe = createServer()
+        const port = await listen(probe)
+        await new Promise<void>(resolve => { probe.close(() => { resolve() }) })
+        const server = createServer((s) => { s.on('error', () => {}); s.end('late\n') })
+        return { port, start: async () => { await new Promise<void>(resolve => { server.listen(port, '127.0.0.1', resolve) }); closers.push(() => { server.close() }) } }
+      }
+      const [remote, local] = [await reserve(), await reserve()]
+      const late = await deploy('late', 17004, 'tcp', [{ peer: 1, hostPort: remote.port }, { peer: 2, hostPort: local.port }])
+      const started = Date.now()
+      const clients = [dialTcp(endpointOf(0, late.instance(0), 17004).host, endpointOf(0, late.instance(0), 17004).port),
+        dialTcp(endpointOf(2, late.instance(1), 17004).host, endpointOf(2, late.instance(1), 17004).port)]
+      const sockets = await Promise.all(clients)
+      await new Promise(resolve => setTimeout(resolve, 400))
+      await remote.start()
+      await local.start()
+      for (const s of sockets) {
+        s.on('error', () => {})
+        assert.equal(await line(s), 'late')
+        s.destroy()
+      }
+      assert.ok(Date.now() - started < 4_000, `answered after ${Date.now() - started} ms`)
+    })
   })
 
   describe('UDP', function () {
