@@ -145,22 +145,63 @@ export interface Tunnel {
 
 export type OverlayDialer = Pick<Libp2p, 'dial'>
 
+/** multistream-select 1.0's proposal of one protocol: its header line and the protocol's, each length-prefixed. */
+export function mssProposal (protocol: string): Uint8Array {
+  const lines = [MSS_HEADER, `${protocol}\n`].map(l => new TextEncoder().encode(l))
+  const out = new Uint8Array(lines.reduce((n, l) => n + 1 + l.byteLength, 0))
+  let off = 0
+  for (const l of lines) {
+    // A one-byte varint: protocol names here are far shorter than 128 bytes.
+    if (l.byteLength > 127) throw new Error(`protocol name too long for a one-byte length: ${protocol}`)
+    out[off++] = l.byteLength
+    out.set(l, off)
+    off += l.byteLength
+  }
+  return out
+}
+
+const MSS_HEADER = '/multistream/1.0.0\n'
+
+interface Muxer { createStream: (options?: { signal?: AbortSignal }) => Promise<Stream> }
+
+/**
+ * A stream for `protocol` whose first bytes are `first`, sent with the protocol proposal in one write, and the
+ * bytes its reply must start with. libp2p 3's newStream() waits a round trip for the remote to accept the
+ * protocol (`negotiateFully: false` is declared but not implemented), and merges the protocol into the peer store
+ * before it returns; a new overlay flow cannot afford either. The proposal goes out with the header instead, and
+ * the remote's acceptance (multistream-select echoes the proposal) is read in front of the answer. The muxer is
+ * not part of libp2p's public Connection type: without one, this falls back to newStream().
+ */
+async function openLazily (connection: Connection, protocol: string, first: Uint8Array, signal: AbortSignal): Promise<{ stream: Stream, expect?: { bytes: Uint8Array, what: string } }> {
+  const muxer = (connection as unknown as { muxer?: Muxer }).muxer
+  if (muxer === undefined || typeof muxer.createStream !== 'function') {
+    const stream = await connection.newStream(protocol, { signal, maxOutboundStreams: MAX_OVERLAY_STREAMS, runOnLimitedConnection: true })
+    stream.send(first)
+    return { stream }
+  }
+  const stream = await muxer.createStream({ signal })
+  stream.protocol = protocol
+  const proposal = mssProposal(protocol)
+  const out = new Uint8Array(proposal.byteLength + first.byteLength)
+  out.set(proposal)
+  out.set(first, proposal.byteLength)
+  stream.send(out)
+  return { stream, expect: { bytes: proposal, what: `reply to the proposal of ${protocol}` } }
+}
+
 /**
  * Opens a stream to `peerId` for `protocol`, sends the header and waits for the answer. Relayed connections are
- * allowed (`runOnLimitedConnection`), so a peer reachable only through a relay is still served.
+ * allowed, so a peer reachable only through a relay is still served.
  * @throws OverlayRefusedError when the hosting peer has no such instance
  */
 export async function openTunnel (libp2p: OverlayDialer, protocol: string, peerId: string, ip: string, port: number, signal: AbortSignal): Promise<Tunnel> {
   const t0 = performance.now()
   const connection = await libp2p.dial(peerIdFromString(peerId), { signal })
   const tDial = performance.now()
-  // negotiateFully: false sends the protocol name together with the header, saving a round trip per connection;
-  // a peer without the protocol fails the read of the answer instead of newStream().
-  const stream = await connection.newStream(protocol, { signal, maxOutboundStreams: MAX_OVERLAY_STREAMS, runOnLimitedConnection: true, negotiateFully: false })
+  const { stream, expect } = await openLazily(connection, protocol, encodeControl({ v: 1, ip, port }), signal)
   try {
-    stream.send(encodeControl({ v: 1, ip, port }))
     const tStream = performance.now()
-    const { frame, rest } = await readControl(stream, signal, 'overlay answer')
+    const { frame, rest } = await readControl(stream, signal, 'overlay answer', expect)
     const answer = decodeControl(frame, answerSchema, 'overlay answer')
     if (!answer.ok) throw new OverlayRefusedError(`${peerId} refused ${ip}:${port}: ${answer.error ?? 'no reason given'}`)
     if (log.enabled) log('tunnel to %s:%d open in %s ms: dial %s, stream %s, answer %s', ip, port, ms(performance.now() - t0), ms(tDial - t0), ms(tStream - tDial), ms(performance.now() - tStream))

@@ -91,6 +91,18 @@ export class FrameDecoder {
     return this.take(size)
   }
 
+  /**
+   * Consumes `expected` from the front: true once it has, false until enough bytes arrived.
+   * @throws OverlayProtocolError when the bytes differ (`what` names them)
+   */
+  expect (expected: Uint8Array, what: string): boolean {
+    if (this.length < expected.byteLength) return false
+    const got = this.peek(expected.byteLength)
+    if (!got.every((b, i) => b === expected[i])) throw new OverlayProtocolError(`unexpected ${what}: ${JSON.stringify(new TextDecoder().decode(got))}`)
+    this.take(expected.byteLength)
+    return true
+  }
+
   /** Whatever was pushed past the frames taken so far, emptying the decoder. */
   rest (): Uint8Array[] {
     const out = this.chunks
@@ -141,13 +153,15 @@ export class FrameDecoder {
 }
 
 /**
- * Reads one control frame from a stream, within `signal`. Resolves with the frame and the bytes that arrived after
- * it (which belong to the data phase). The listener is attached before the first await, so the stream never sits
+ * Reads one control frame from a stream, within `signal`, after the bytes `expect` names if given (a lazily
+ * negotiated stream's multistream-select reply). Resolves with the frame and the bytes that arrived after it
+ * (which belong to the data phase). The listener is attached before the first await, so the stream never sits
  * without a reader; after this resolves, later data waits in the stream's read buffer until the caller's listener
  * (the pipe) attaches.
  */
-export async function readControl (stream: Stream, signal: AbortSignal, what: string): Promise<{ frame: Uint8Array, rest: Uint8Array[] }> {
+export async function readControl (stream: Stream, signal: AbortSignal, what: string, expect?: { bytes: Uint8Array, what: string }): Promise<{ frame: Uint8Array, rest: Uint8Array[] }> {
   const decoder = new FrameDecoder(MAX_CONTROL_BYTES)
+  let expecting = expect
   return await new Promise((resolve, reject) => {
     const cleanup = (): void => {
       stream.removeEventListener('message', onMessage)
@@ -160,6 +174,10 @@ export async function readControl (stream: Stream, signal: AbortSignal, what: st
       for (const c of chunksOf(evt.data)) decoder.push(c)
       let f: Uint8Array | undefined
       try {
+        if (expecting !== undefined) {
+          if (!decoder.expect(expecting.bytes, expecting.what)) return
+          expecting = undefined
+        }
         f = decoder.next()
       } catch (err) {
         fail(err as Error)

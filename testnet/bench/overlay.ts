@@ -660,7 +660,8 @@ async function procsOf (s: Setup, which: 'a' | 'b'): Promise<Record<string, numb
   const pids = await peerPids(s.dir)
   return which === 'a'
     ? { 'peer-0': pids['peer-0'], 'peer-1': pids['peer-1'], server: s.a.pid }
-    : { [s.b.viaPeer.name]: pids[s.b.viaPeer.name], [HIDDEN]: s.hidden.d.pid, server: s.b.pid }
+    // The relay-only peer's relay is peer-0, its bootstrap peer: its CPU is part of the relayed path's cost.
+    : { [s.b.viaPeer.name]: pids[s.b.viaPeer.name], ...(s.b.viaPeer.name === 'peer-0' ? {} : { 'relay peer-0': pids['peer-0'] }), [HIDDEN]: s.hidden.d.pid, server: s.b.pid }
 }
 
 /**
