@@ -119,7 +119,11 @@ export class Election {
     if (role === 'leader') return true
     if (leader === null || leader === this.self) return false
     const s = this.init.membership.state(leader)
-    return s === 'alive' || s === 'suspect'
+    if (s !== 'alive' && s !== 'suspect') return false
+    // Alive, but no longer leading by its own account: it restarted (a new life starts as a follower) or stepped
+    // down. Following it still left the region without a leader for good: everyone refused to vote while "their
+    // leader" lived, and the restarted peer itself could not win.
+    return this.init.membership.members.get(leader)?.status.role === 'leader'
   }
 
   private async persist (): Promise<void> {

@@ -617,6 +617,7 @@ interface Results {
   relayEcho: Array<{ rtts: number[], path?: PathCounts }>
   connect: Array<Pair<number[]>>
   profiled?: { upload: Upload | null, error?: string, crashed: string[], profiles: ProfileSummary[] }
+  profiledRelay?: { upload: Upload | null, error?: string, crashed: string[], profiles: ProfileSummary[] }
   convergence: ConvergenceSample[]
   /** Daemons that died under the benchmark, each restarted so that the next run could go on. */
   crashes: Crash[]
@@ -946,8 +947,9 @@ async function measureLatency (s: Setup, opts: OverlayOptions, r: Results, say: 
 }
 
 /**
- * One more overlay upload with peer-0 and peer-1 profiled (SIGUSR2 to the preload), on freshly restarted daemons so
- * that the profile shows a daemon's first bulk transfer. A daemon that dies meanwhile writes its profile on exit.
+ * Two more overlay uploads under the V8 sampling profiler (SIGUSR2 to the preload): the direct path with peer-0 and
+ * peer-1 freshly restarted, so that the profile shows a daemon's first bulk transfer, then the relayed path with the
+ * client peer, the relay (peer-0) and the relay-only peer. A daemon that dies meanwhile writes its profile on exit.
  */
 async function measureProfile (s: Setup, opts: OverlayOptions, profDir: string, r: Results, say: Progress): Promise<void> {
   await mark(r, 'profile')
@@ -955,30 +957,44 @@ async function measureProfile (s: Setup, opts: OverlayOptions, profDir: string, 
   await waitConverged(s.dir, [s.hidden.peer])
   await refresh(s)
   const pids = await peerPids(s.dir)
-  const targets = ['peer-0', 'peer-1'].map(name => ({ name, pid: pids[name] })).filter((x): x is { name: string, pid: number } => x.pid !== null)
+  const direct = await profiledUpload(['peer-0', 'peer-1'].map(name => ({ name, pid: pids[name] })), s.a.via, opts.mib * MiB, profDir)
+  const crashed = await heal(s, r, say, 'profiled upload', 0)
+  r.profiled = { ...direct, crashed }
+  say(`profiled upload: ${rate(direct.upload, direct.error)}${crashed.length > 0 ? `; DIED: ${crashed.join(', ')}` : ''}`)
+  for (const p of direct.profiles) say(`profile ${p.peer}: idle ${p.idlePct.toFixed(0)} %; ${p.groups.slice(0, 6).map(g => `${g.group} ${g.pct.toFixed(0)} %`).join(', ')}`)
+
+  const now = await peerPids(s.dir)
+  const relayTargets = [{ name: `${s.b.viaPeer.name} (client)`, pid: now[s.b.viaPeer.name] }, { name: 'peer-0 (relay)', pid: now['peer-0'] }, { name: HIDDEN, pid: s.hidden.d.pid }]
+  const relayed = await profiledUpload(relayTargets, s.b.via, Math.min(opts.mib, 64) * MiB, profDir)
+  const relayCrashed = await heal(s, r, say, 'profiled relay upload', 0)
+  r.profiledRelay = { ...relayed, crashed: relayCrashed }
+  say(`profiled relay upload: ${rate(relayed.upload, relayed.error)}${relayCrashed.length > 0 ? `; DIED: ${relayCrashed.join(', ')}` : ''}`)
+  for (const p of relayed.profiles) say(`profile ${p.peer}: idle ${p.idlePct.toFixed(0)} %; ${p.groups.slice(0, 6).map(g => `${g.group} ${g.pct.toFixed(0)} %`).join(', ')}`)
+}
+
+/** One upload through `via` with `targets` under the sampling profiler; their profiles, summarised. */
+async function profiledUpload (targets: Array<{ name: string, pid: number | null }>, via: Endpoint, bytes: number, profDir: string): Promise<{ upload: Upload | null, error?: string, profiles: ProfileSummary[] }> {
+  const live = targets.filter((x): x is { name: string, pid: number } => x.pid !== null)
   const before = new Set(await readdir(profDir).catch(() => [] as string[]))
-  for (const x of targets) process.kill(x.pid, 'SIGUSR2')
+  for (const x of live) process.kill(x.pid, 'SIGUSR2')
   await sleep(200)
-  const u = await attempt(async () => await upload(s.a.via, opts.mib * MiB))
-  for (const x of targets) {
+  const u = await attempt(async () => await upload(via, bytes))
+  for (const x of live) {
     try { process.kill(x.pid, 'SIGUSR2') } catch {}
   }
   const files = await eventually(async () => {
     const now = (await readdir(profDir)).filter(f => f.endsWith('.cpuprofile') && !before.has(f))
-    return now.length >= targets.length ? now : undefined
-  }, 20_000, 'the CPU profiles of peer-0 and peer-1', 200).catch(async () => (await readdir(profDir)).filter(f => f.endsWith('.cpuprofile') && !before.has(f)))
+    return now.length >= live.length ? now : undefined
+  }, 20_000, `the CPU profiles of ${live.map(x => x.name).join(', ')}`, 200).catch(async () => (await readdir(profDir)).filter(f => f.endsWith('.cpuprofile') && !before.has(f)))
   const profiles: ProfileSummary[] = []
   for (const f of files) {
     const pid = Number(f.split('-')[0])
-    const peer = targets.find(x => x.pid === pid)?.name ?? `pid ${pid}`
+    const peer = live.find(x => x.pid === pid)?.name ?? `pid ${pid}`
     const text = await readFile(join(profDir, f), 'utf8')
     profiles.push(summariseProfile(JSON.parse(text) as CpuProfile, join(profDir, f), peer))
   }
   profiles.sort((x, y) => x.peer.localeCompare(y.peer))
-  const crashed = await heal(s, r, say, 'profiled upload', 0)
-  r.profiled = { upload: u.value, ...(u.error === undefined ? {} : { error: u.error }), crashed, profiles }
-  say(`profiled upload: ${rate(u.value, u.error)}${crashed.length > 0 ? `; DIED: ${crashed.join(', ')}` : ''}`)
-  for (const p of profiles) say(`profile ${p.peer}: idle ${p.idlePct.toFixed(0)} %; ${p.groups.slice(0, 6).map(g => `${g.group} ${g.pct.toFixed(0)} %`).join(', ')}`)
+  return { upload: u.value, ...(u.error === undefined ? {} : { error: u.error }), profiles }
 }
 
 async function convergenceRun (run: number, s: Setup, runId: string, r: Results, say: Progress): Promise<ConvergenceSample | undefined> {
@@ -1455,11 +1471,12 @@ function buildNotes (r: Results, ncpu: number): string[] {
     if (p.overlayError !== undefined) notes.push(`overlay error: ${p.overlayError}`)
     if (p.directError !== undefined) notes.push(`direct error: ${p.directError}`)
   }
-  if (r.profiled !== undefined) {
-    notes.push(`profiled upload (peer-0 and peer-1 freshly restarted, under the V8 sampling profiler): ${rate(r.profiled.upload, r.profiled.error)}${r.profiled.crashed.length > 0 ? `; DIED: ${r.profiled.crashed.join(', ')}` : ''}`)
-    for (const p of r.profiled.profiles) {
-      notes.push(`profile ${p.peer}: ${s2(p.totalMs)} sampled, idle ${p.idlePct.toFixed(0)} %; busy time by package: ${p.groups.slice(0, 10).map(g => `${g.group} ${g.pct.toFixed(1)} %`).join(', ')}`)
-      notes.push(`profile ${p.peer}, top functions (self time, % of busy): ${p.functions.slice(0, 8).map(f => `${f.fn} [${f.group}] ${f.pct.toFixed(1)} %`).join('; ')}`)
+  for (const [what, p] of [['profiled upload (peer-0 and peer-1 freshly restarted, under the V8 sampling profiler)', r.profiled], ['profiled relay upload (client peer, relay peer-0 and the relay-only peer)', r.profiledRelay]] as const) {
+    if (p === undefined) continue
+    notes.push(`${what}: ${rate(p.upload, p.error)}${p.crashed.length > 0 ? `; DIED: ${p.crashed.join(', ')}` : ''}`)
+    for (const x of p.profiles) {
+      notes.push(`profile ${x.peer}: ${s2(x.totalMs)} sampled, idle ${x.idlePct.toFixed(0)} %; busy time by package: ${x.groups.slice(0, 10).map(g => `${g.group} ${g.pct.toFixed(1)} %`).join(', ')}`)
+      notes.push(`profile ${x.peer}, top functions (self time, % of busy): ${x.functions.slice(0, 8).map(f => `${f.fn} [${f.group}] ${f.pct.toFixed(1)} %`).join('; ')}`)
     }
   }
   for (const c of r.convergence) {
