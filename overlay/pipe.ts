@@ -132,7 +132,11 @@ export function pipeSocketStream (socket: Socket, stream: Stream, leftover: Uint
   for (const c of leftover) write(c)
   stream.addEventListener('message', (evt: StreamMessageEvent) => {
     if (socket.destroyed) return
-    for (const c of chunksOf(evt.data)) write(c)
+    // One writev for a message of several chunks rather than a syscall per chunk.
+    const chunks = chunksOf(evt.data)
+    if (chunks.length > 1) socket.cork()
+    for (const c of chunks) write(c)
+    if (chunks.length > 1) socket.uncork()
     maybeEndSocket()
   })
   // A FIN can ride on the frame that carries the last data, and is then announced before that data is dispatched.
@@ -153,6 +157,11 @@ export function pipeSocketStream (socket: Socket, stream: Stream, leftover: Uint
     fail(new Error(`the stream is already ${stream.status}`))
   } else {
     maybeEndSocket()
+    // The socket's peer ended its side before the pipe was attached (while its early data was read).
+    if (socket.readableEnded && !socketEof) {
+      socketEof = true
+      stream.close().catch((err: Error) => { fail(err) })
+    }
   }
   return pipe
 }
@@ -182,6 +191,8 @@ export function pipeSockets (client: Socket, target: Socket): Pipe {
       }
     })
     from.on('end', () => { eof = true; to.end() })
+    // Ended before the pipe was attached (while the client's early data was read).
+    if (from.readableEnded) { eof = true; to.end() }
     from.on('error', (err) => { fail(err) })
     from.on('close', () => {
       if (!eof || !from.writableFinished) fail(failure ?? new Error('the socket closed before the flow ended'))

@@ -40,6 +40,31 @@ const RETRY_BASE_MS = 50
 /** How soon a listener that could not be opened is tried again. */
 const RETRY_MS = 2_000
 
+/** Early data rides with a tunnel's header up to this size; the rest waits in the socket. */
+const MAX_EARLY_BYTES = 16 * 1024
+
+/**
+ * What the client had sent by the time its connection was accepted, without waiting for anything: one turn of the
+ * event loop with the socket reading. A client that speaks first (an HTTP request) has its first bytes carried
+ * with the tunnel's header, saving a round trip; a client that waits for the server sends nothing here and loses
+ * nothing. The socket is paused again afterwards, keeping whatever arrived meanwhile for the pipe.
+ */
+async function earlyData (socket: Socket): Promise<Uint8Array | undefined> {
+  const chunks: Buffer[] = []
+  let size = 0
+  const onData = (chunk: Buffer): void => {
+    chunks.push(chunk)
+    size += chunk.byteLength
+    if (size >= MAX_EARLY_BYTES) socket.pause()
+  }
+  socket.on('data', onData)
+  socket.resume()
+  await new Promise(resolve => setImmediate(resolve))
+  socket.pause()
+  socket.off('data', onData)
+  return size === 0 ? undefined : Buffer.concat(chunks, size)
+}
+
 export type OverlayLibp2p = Pick<Libp2p, 'handle' | 'unhandle' | 'dial'>
 
 export interface OverlayInit {
@@ -419,8 +444,9 @@ export class Overlay {
     // started may not listen yet, and a peer's relay address may still be on its way. Only then is the client
     // reset. Each round reads the route afresh; a route without backends resets at once.
     const giveUpAt = performance.now() + (this.init.dialTimeoutMs ?? 5_000)
+    const early = await earlyData(socket)
     for (let round = 0; ; round++) {
-      const outcome = await this.tryBackends(listener, socket, giveUpAt)
+      const outcome = await this.tryBackends(listener, socket, giveUpAt, early)
       if (outcome === 'piped') return
       const pause = outcome === 'none' ? 0 : Math.min(RETRY_BASE_MS * 2 ** round, giveUpAt - performance.now())
       if (pause <= 0 || socket.destroyed || !this.started) break
@@ -431,7 +457,7 @@ export class Overlay {
   }
 
   /** One pass over the route's candidates: 'piped' once the socket is piped to one, 'none' if there are none. */
-  private async tryBackends (listener: Listener, socket: Socket, giveUpAt: number): Promise<'piped' | 'failed' | 'none'> {
+  private async tryBackends (listener: Listener, socket: Socket, giveUpAt: number, early: Uint8Array | undefined): Promise<'piped' | 'failed' | 'none'> {
     const route = this.routes.get(listener.ip)
     const candidates = route === undefined ? [] : this.candidates(route)
     if (candidates.length === 0) return 'none'
@@ -444,16 +470,21 @@ export class Overlay {
           if (ep === undefined) continue
           const target = await connectTo(ep, left)
           target.setNoDelay(true)
-          this.addOutbound(listener, backend, 'local', pipeSockets(socket, target))
+          if (early !== undefined) target.write(early)
+          const pipe = pipeSockets(socket, target)
+          pipe.fromSocket += early?.byteLength ?? 0
+          this.addOutbound(listener, backend, 'local', pipe)
         } else {
           const dl = deadline(left)
           let tunnel
           try {
-            tunnel = await openTcp(this.init.libp2p, backend.peerId, backend.ip ?? listener.ip, listener.port, dl.signal)
+            tunnel = await openTcp(this.init.libp2p, backend.peerId, backend.ip ?? listener.ip, listener.port, dl.signal, early)
           } finally {
             dl.clear()
           }
-          this.addOutbound(listener, backend, tunnel.path, pipeSocketStream(socket, tunnel.stream, tunnel.leftover))
+          const pipe = pipeSocketStream(socket, tunnel.stream, tunnel.leftover)
+          pipe.fromSocket += early?.byteLength ?? 0
+          this.addOutbound(listener, backend, tunnel.path, pipe)
         }
         socket.setNoDelay(true)
         socket.resume()

@@ -8,11 +8,14 @@
 //             ◀── { ok:true } ────────────────    (only once the instance accepted the connection)
 //   pipeSocketStream(client socket, stream)  ⇄    pipeSocketStream(instance socket, stream)
 //
-// The client sends nothing after the header until the answer, so a refusal is clean and the proxy can try the next
-// backend. The server side is not an open proxy: it connects only to endpoints of instances it hosts.
+// The header carries along what the client had already sent when its connection was accepted (early data: an HTTP
+// request, say), which saves a round trip; the hosting peer writes it to the instance first. After that the client
+// sends nothing until the answer, so a refusal is clean: the proxy still holds the early data and tries the next
+// backend with it. The server side is not an open proxy: it connects only to endpoints of instances it hosts.
 import { connect, type Socket } from 'node:net'
 import type { Connection, Libp2p, Stream, StreamHandler } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { concat } from 'uint8arrays/concat'
 import { logger } from '@libp2p/logger'
 import { OVERLAY_TCP_PROTOCOL } from '../node/protocols.js'
 import { deadline } from '../node/clock.js'
@@ -182,10 +185,7 @@ async function openLazily (connection: Connection, protocol: string, first: Uint
   const stream = await muxer.createStream({ signal })
   stream.protocol = protocol
   const proposal = mssProposal(protocol)
-  const out = new Uint8Array(proposal.byteLength + first.byteLength)
-  out.set(proposal)
-  out.set(first, proposal.byteLength)
-  stream.send(out)
+  stream.send(concat([proposal, first]))
   return { stream, expect: { bytes: proposal, what: `reply to the proposal of ${protocol}` } }
 }
 
@@ -194,11 +194,12 @@ async function openLazily (connection: Connection, protocol: string, first: Uint
  * allowed, so a peer reachable only through a relay is still served.
  * @throws OverlayRefusedError when the hosting peer has no such instance
  */
-export async function openTunnel (libp2p: OverlayDialer, protocol: string, peerId: string, ip: string, port: number, signal: AbortSignal): Promise<Tunnel> {
+export async function openTunnel (libp2p: OverlayDialer, protocol: string, peerId: string, ip: string, port: number, signal: AbortSignal, early?: Uint8Array): Promise<Tunnel> {
   const t0 = performance.now()
   const connection = await libp2p.dial(peerIdFromString(peerId), { signal })
   const tDial = performance.now()
-  const { stream, expect } = await openLazily(connection, protocol, encodeControl({ v: 1, ip, port }), signal)
+  const header = encodeControl({ v: 1, ip, port })
+  const { stream, expect } = await openLazily(connection, protocol, early === undefined ? header : concat([header, early]), signal)
   try {
     const tStream = performance.now()
     const { frame, rest } = await readControl(stream, signal, 'overlay answer', expect)
@@ -212,7 +213,12 @@ export async function openTunnel (libp2p: OverlayDialer, protocol: string, peerI
   }
 }
 
-/** The client side of the TCP protocol: a tunnel to pipe a net.Socket into (`pipeSocketStream(socket, t.stream, t.leftover)`). */
-export async function openTcp (libp2p: OverlayDialer, peerId: string, ip: string, port: number, signal: AbortSignal): Promise<Tunnel> {
-  return await openTunnel(libp2p, OVERLAY_TCP_PROTOCOL, peerId, ip, port, signal)
+/**
+ * The client side of the TCP protocol: a tunnel to pipe a net.Socket into (`pipeSocketStream(socket, t.stream,
+ * t.leftover)`). `early` holds bytes the client has already sent: they go out with the header, and the hosting peer
+ * passes them to the instance first (once it accepts; after a refusal they are still the caller's to send elsewhere).
+ */
+export async function openTcp (libp2p: OverlayDialer, peerId: string, ip: string, port: number, signal: AbortSignal, early?: Uint8Array): Promise<Tunnel> {
+  return await openTunnel(libp2p, OVERLAY_TCP_PROTOCOL, peerId, ip, port, signal, early)
 }
+

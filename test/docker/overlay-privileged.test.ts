@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { eventually, freePort, startDaemon, stopDaemon, type RunningDaemon } from '../../testnet/daemons.js'
 import { grove } from '../helpers/cli.js'
+import { stopLeftInstances } from '../helpers/instances.js'
 
 const run = promisify(execFile)
 const enabled = process.env.GROVE_DOCKER_TESTS === '1' && process.getuid?.() === 0
@@ -33,7 +34,10 @@ describeIt('privileged overlay: a container reaches a service by its service IP 
   })
 
   after(async () => {
-    if (daemon !== undefined) await stopDaemon(daemon, 5000)
+    if (daemon !== undefined) {
+      await stopDaemon(daemon, 5000)
+      await stopLeftInstances(daemon.spec.dataDir, daemon.peerId)
+    }
     await rm(dir, { recursive: true, force: true })
   })
 

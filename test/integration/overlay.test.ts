@@ -16,6 +16,7 @@ import { openTcp } from '../../overlay/index.js'
 import { apiGet, eventually, freePort, startDaemon, stopDaemon, type RunningDaemon } from '../../testnet/daemons.js'
 import type { TestnetFile, TestnetPeer } from '../../testnet/index.js'
 import { grove } from '../helpers/cli.js'
+import { stopLeftInstances } from '../helpers/instances.js'
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'overlay-apps.json')
 
@@ -63,7 +64,10 @@ describe('the semantic overlay on real daemons (through the CLI)', function () {
   })
 
   after(async () => {
-    for (const d of extra) await stopDaemon(d, 5000)
+    for (const d of extra) {
+      await stopDaemon(d, 5000)
+      await stopLeftInstances(d.spec.dataDir, d.peerId)
+    }
     await grove('testnet', 'down', '--dir', dir)
     await rm(dir, { recursive: true, force: true })
   })
