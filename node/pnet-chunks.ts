@@ -6,8 +6,12 @@
 // every write into pieces that fit the cipher's initial memory keeps it from ever growing.
 import type { ConnectionProtector, MessageStream, AbortOptions } from '@libp2p/interface'
 
-/** Well below the cipher's initial 640 KiB of memory. */
-export const MAX_PROTECTED_WRITE = 64 * 1024
+/**
+ * Below the cipher's initial 640 KiB of memory. Not 64 KiB: Noise's frames are 65,537 bytes (2-byte length, 65,519
+ * bytes, 16-byte tag), so a 64 KiB cap cut every frame into 65,536 bytes and 1 byte, and the lone byte cost a
+ * cipher call and a socket write of its own (13,000 one-byte writes per 64 MiB on a relay).
+ */
+export const MAX_PROTECTED_WRITE = 256 * 1024
 
 /**
  * Wraps a protector so that it never encrypts more than MAX_PROTECTED_WRITE at once: the protected stream's send
