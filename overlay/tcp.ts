@@ -177,16 +177,19 @@ interface Muxer { createStream: (options?: { signal?: AbortSignal }) => Promise<
  */
 async function openLazily (connection: Connection, protocol: string, first: Uint8Array, signal: AbortSignal): Promise<{ stream: Stream, expect?: { bytes: Uint8Array, what: string } }> {
   const muxer = (connection as unknown as { muxer?: Muxer }).muxer
-  if (muxer === undefined || typeof muxer.createStream !== 'function') {
-    const stream = await connection.newStream(protocol, { signal, maxOutboundStreams: MAX_OVERLAY_STREAMS, runOnLimitedConnection: true })
-    stream.send(first)
-    return { stream }
-  }
-  const stream = await muxer.createStream({ signal })
-  stream.protocol = protocol
+  const lazy = muxer !== undefined && typeof muxer.createStream === 'function'
+  const stream = lazy
+    ? await muxer.createStream({ signal })
+    : await connection.newStream(protocol, { signal, maxOutboundStreams: MAX_OVERLAY_STREAMS, runOnLimitedConnection: true })
   const proposal = mssProposal(protocol)
-  stream.send(concat([proposal, first]))
-  return { stream, expect: { bytes: proposal, what: `reply to the proposal of ${protocol}` } }
+  try {
+    if (lazy) stream.protocol = protocol
+    stream.send(lazy ? concat([proposal, first]) : first)
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
+  return lazy ? { stream, expect: { bytes: proposal, what: `reply to the proposal of ${protocol}` } } : { stream }
 }
 
 /**
@@ -221,4 +224,3 @@ export async function openTunnel (libp2p: OverlayDialer, protocol: string, peerI
 export async function openTcp (libp2p: OverlayDialer, peerId: string, ip: string, port: number, signal: AbortSignal, early?: Uint8Array): Promise<Tunnel> {
   return await openTunnel(libp2p, OVERLAY_TCP_PROTOCOL, peerId, ip, port, signal, early)
 }
-
