@@ -94,7 +94,7 @@ export class PeerCachingDatastore extends LevelDatastore {
     // A copy: the caller may reuse its buffer.
     this.remember(k, value.slice())
     this.dirty.add(k)
-    this.flushTimer ??= setTimeout(() => { this.flushTimer = undefined; void this.flush() }, PEER_FLUSH_MS).unref()
+    this.scheduleFlush()
     return key
   }
 
@@ -147,8 +147,11 @@ export class PeerCachingDatastore extends LevelDatastore {
     this.flushing = Promise.resolve().then(async () => { await b.commit() }).catch((err: Error) => {
       // Keep them for the next flush; a record changed meanwhile is already marked.
       for (const k of keys) if (this.cache.has(k)) this.dirty.add(k)
-      log.error('cannot write %d peer records: %s', keys.length, err.message)
-    }).finally(() => { this.flushing = undefined })
+      log.error('cannot write %d peer records (trying again in %d ms): %s', keys.length, PEER_FLUSH_MS, err.message)
+    }).finally(() => {
+      this.flushing = undefined
+      if (this.dirty.size > 0) this.scheduleFlush()
+    })
     await this.flushing
   }
 
@@ -156,6 +159,10 @@ export class PeerCachingDatastore extends LevelDatastore {
     await this.flush()
     clearTimeout(this.flushTimer)
     await super.close()
+  }
+
+  private scheduleFlush (): void {
+    this.flushTimer ??= setTimeout(() => { this.flushTimer = undefined; void this.flush() }, PEER_FLUSH_MS).unref()
   }
 
   private afterFlush<T> (query: () => AsyncIterable<T> | Iterable<T>): AsyncGenerator<T> {

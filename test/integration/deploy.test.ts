@@ -193,8 +193,11 @@ describe('deploying onto a 2-region testnet (process runtime, through the CLI)',
     const d = await grove('deploy', file, '--wait', '--data-dir', t.peers[0].dataDir)
     assert.notEqual(d.code, 0)
     assert.match(d.stderr, /NO_WORKER_CAPACITY/)
-    const e = await grove('explain', 'huge.web', '--data-dir', t.peers[1].dataDir)
-    assert.equal(e.code, 0, e.stderr)
+    // Another peer explains it once the service record has reached it (state replication is eventual).
+    const e = await eventually(async () => {
+      const r = await grove('explain', 'huge.web', '--data-dir', t.peers[1].dataDir)
+      return r.code === 0 ? r : undefined
+    }, 20_000, 'peer-1 to know huge.web')
     assert.match(e.stdout, /NO_WORKER_CAPACITY/)
     assert.match(e.stdout, /memory/)
   })
