@@ -93,6 +93,8 @@ export class ProcessRuntime implements Runtime {
   private readonly listeners = new Set<(id: string, exitCode: number) => void>()
   /** Instances this object spawned, by id: their exit comes from the 'exit' event, with the real code. */
   private readonly children = new Map<string, { child: ChildProcess, exited: Promise<void> }>()
+  /** Exit codes being written into instance records, by instance directory: a restart waits for them. */
+  private readonly recording = new Map<string, Promise<void>>()
   /** Ids stop() was called on: their exit is not reported. Never pruned: ids are never reused, and they are short. */
   private readonly stopped = new Set<string>()
   /** id → instance directory, a cache of what the records say. */
@@ -122,6 +124,8 @@ export class ProcessRuntime implements Runtime {
       throw new RuntimeError(`cannot start ${name}: the process runtime needs a command (cmd is empty)`, 'command')
     }
     const dir = path.join(this.root, instanceDirName(spec))
+    // The exit of a previous life may still be being recorded: its late write would replace the new record.
+    await this.recording.get(dir)?.catch(() => {})
     const previous = await readRecord(dir)
     if (previous !== undefined && await this.isRunning(previous)) {
       throw new RuntimeError(`cannot start ${name}: it is already running (${previous.id})`, 'other')
@@ -315,9 +319,11 @@ export class ProcessRuntime implements Runtime {
   private childExited (id: string, dir: string, exitCode: number): void {
     this.children.delete(id)
     if (this.closing.signal.aborted || this.stopped.has(id)) return
-    void this.recordExit(id, dir, exitCode).then(recorded => {
+    const recording = this.recordExit(id, dir, exitCode).then(recorded => {
       if (recorded) this.emit(id, exitCode)
-    })
+    }, (err: Error) => { log.error('cannot record the exit of %s: %s', id, err.message) })
+    this.recording.set(dir, recording)
+    void recording.finally(() => { if (this.recording.get(dir) === recording) this.recording.delete(dir) })
   }
 
   /** Adds the exit code to an instance's record; false when the record is gone (stopped meanwhile). */
