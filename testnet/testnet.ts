@@ -352,17 +352,29 @@ async function stopInstances (t: TestnetFile | undefined): Promise<number> {
   const dockerUp = await docker.available().catch(() => false)
   for (const p of t.peers) {
     if (p.peerId === '') continue
-    const runtimes: Runtime[] = [new ProcessRuntime({ dataDir: p.dataDir })]
-    if (dockerUp) runtimes.push(docker)
-    for (const runtime of runtimes) {
-      for (const inst of await runtime.list(p.peerId).catch(() => [])) {
+    stopped += await stopLeftInstances(p.dataDir, p.peerId, dockerUp ? docker : undefined)
+  }
+  await docker.close()
+  return stopped
+}
+
+/**
+ * Stops the instances a stopped daemon left running (its next life would adopt them): its process instances, and
+ * its containers when `docker` is given. For daemons that have no next life, such as a test's.
+ */
+export async function stopLeftInstances (dataDir: string, peerId: string, docker?: Runtime): Promise<number> {
+  let stopped = 0
+  const processes = new ProcessRuntime({ dataDir })
+  try {
+    for (const runtime of docker === undefined ? [processes] : [processes, docker]) {
+      for (const inst of await runtime.list(peerId).catch(() => [])) {
         await runtime.stop(inst.id, { timeoutMs: 2000 }).catch(() => {})
         stopped++
       }
-      if (runtime !== docker) await runtime.close()
     }
+  } finally {
+    await processes.close()
   }
-  await docker.close()
   return stopped
 }
 

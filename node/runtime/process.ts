@@ -125,7 +125,7 @@ export class ProcessRuntime implements Runtime {
     }
     const dir = path.join(this.root, instanceDirName(spec))
     // The exit of a previous life may still be being recorded: its late write would replace the new record.
-    await this.recording.get(dir)?.catch(() => {})
+    await this.recording.get(dir)
     const previous = await readRecord(dir)
     if (previous !== undefined && await this.isRunning(previous)) {
       throw new RuntimeError(`cannot start ${name}: it is already running (${previous.id})`, 'other')
@@ -319,15 +319,28 @@ export class ProcessRuntime implements Runtime {
   private childExited (id: string, dir: string, exitCode: number): void {
     this.children.delete(id)
     if (this.closing.signal.aborted || this.stopped.has(id)) return
-    const recording = this.recordExit(id, dir, exitCode).then(recorded => {
+    void this.recordExit(id, dir, exitCode).then(recorded => {
       if (recorded) this.emit(id, exitCode)
     }, (err: Error) => { log.error('cannot record the exit of %s: %s', id, err.message) })
-    this.recording.set(dir, recording)
-    void recording.finally(() => { if (this.recording.get(dir) === recording) this.recording.delete(dir) })
   }
 
-  /** Adds the exit code to an instance's record; false when the record is gone (stopped meanwhile). */
+  /**
+   * Adds the exit code to an instance's record; false when the record is gone (stopped meanwhile). Registered in
+   * `recording` while it runs, so that a start of the same instance waits: a read-then-write finishing after the
+   * start would put the old life's record over the new one.
+   */
   private async recordExit (id: string, dir: string, exitCode: number): Promise<boolean> {
+    const writing = this.writeExit(id, dir, exitCode)
+    const done = writing.then(() => {}, () => {})
+    this.recording.set(dir, done)
+    try {
+      return await writing
+    } finally {
+      if (this.recording.get(dir) === done) this.recording.delete(dir)
+    }
+  }
+
+  private async writeExit (id: string, dir: string, exitCode: number): Promise<boolean> {
     const record = await readRecord(dir)
     if (record?.id !== id || record.stopping === true || this.stopped.has(id)) return false
     record.exitCode = exitCode

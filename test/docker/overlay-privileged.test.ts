@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { eventually, freePort, startDaemon, stopDaemon, type RunningDaemon } from '../../testnet/daemons.js'
 import { grove } from '../helpers/cli.js'
-import { stopLeftInstances } from '../helpers/instances.js'
+import { stopLeftInstances } from '../../testnet/index.js'
 
 const run = promisify(execFile)
 const enabled = process.env.GROVE_DOCKER_TESTS === '1' && process.getuid?.() === 0

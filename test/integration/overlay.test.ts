@@ -16,7 +16,7 @@ import { openTcp } from '../../overlay/index.js'
 import { apiGet, eventually, freePort, startDaemon, stopDaemon, type RunningDaemon } from '../../testnet/daemons.js'
 import type { TestnetFile, TestnetPeer } from '../../testnet/index.js'
 import { grove } from '../helpers/cli.js'
-import { stopLeftInstances } from '../helpers/instances.js'
+import { stopLeftInstances } from '../../testnet/index.js'
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'overlay-apps.json')
 
